@@ -1,0 +1,66 @@
+// The one interface every cluster provider implements (local processes, kind). The lab facade
+// (lab/lab.ts) talks only to this, so new providers (probe mode, other versions) slot in unchanged.
+import type { AdmissionProfile } from "../profile/profile.ts";
+import type { Logger, Progress } from "../util/logger.ts";
+
+export type ProviderName = "local" | "kind";
+
+/** Where and how the apiserver reaches the ImagePolicyWebhook backend. */
+export interface BackendEndpoint {
+  /** URL as the apiserver sees it, e.g. https://127.0.0.1:8443/review or https://image-policy-stub:8443/review. */
+  url: string;
+  /** PEM of the CA that signed the backend's serving certificate. */
+  caPem: string;
+  /** Optional client certificate the apiserver presents (mTLS). */
+  client?: { certPem: string; keyPem: string };
+}
+
+export interface PreflightResult {
+  usable: boolean;
+  /** Each missing prerequisite with how to fix it; empty when usable. */
+  reasons: string[];
+  /** What was found, e.g. "kind v0.32.0, docker 28.2.2". */
+  detail?: string;
+}
+
+export interface ClusterStartOptions {
+  /** Directory that holds the cluster's files (kubeconfig, admission files, keys, logs). Created if missing. */
+  stateDir: string;
+  /** Kubernetes release, e.g. "1.36.1". */
+  k8sVersion: string;
+  profile: AdmissionProfile;
+  backend: BackendEndpoint;
+  /** Leave processes running after this process exits (`up`); otherwise they die with us. */
+  detached?: boolean;
+  /** Keep a failed cluster for debugging instead of deleting it. */
+  retain?: boolean;
+  logger?: Logger;
+  progress?: Progress;
+  signal?: AbortSignal;
+}
+
+export interface ProfileSwitch {
+  /** Wall time from the restart request to the apiserver answering /readyz again. */
+  elapsedMs: number;
+}
+
+/** A running cluster. `stop()` is idempotent and removes everything the provider created. */
+export interface StartedCluster extends AsyncDisposable {
+  readonly provider: ProviderName;
+  readonly stateDir: string;
+  /** Admin kubeconfig file (written by the provider). */
+  readonly kubeconfigPath: string;
+  readonly profile: AdmissionProfile;
+  /** Rewrites the admission files and restarts only the apiserver. */
+  applyProfile(profile: AdmissionProfile): Promise<ProfileSwitch>;
+  /** Recent log text of a component ("kube-apiserver", "etcd", "kube-controller-manager"). */
+  logs(component: string, tailLines?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface ClusterProvider {
+  readonly name: ProviderName;
+  /** Whether this provider can run here, and if not, exactly why. Cheap; starts nothing. */
+  preflight(): Promise<PreflightResult>;
+  start(options: ClusterStartOptions): Promise<StartedCluster>;
+}

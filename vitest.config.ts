@@ -1,0 +1,30 @@
+import { defineConfig } from "vitest/config";
+
+// Two tiers: fast unit tests beside the code, and end-to-end tests against real processes
+// (kube-apiserver, etcd, kube-controller-manager, docker). Conformance runs never retry: a retry
+// would hide exactly the flaky admission behavior the suite exists to measure.
+export default defineConfig({
+  test: {
+    retry: 0,
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["harness/**/*.test.ts", "webhook-stub/**/*.test.ts", "bench/**/*.test.ts"],
+          exclude: ["**/*.e2e.test.ts", "**/node_modules/**"],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["**/*.e2e.test.ts"],
+          exclude: ["**/node_modules/**"],
+          testTimeout: 600_000,
+          hookTimeout: 1_200_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,106 @@
+// The contract between the webhook stub and everything that drives it (harness, scenarios, CLI).
+// The stub implements it in-process (StartedStub.control) and over its HTTPS control port (StubClient).
+
+/** ImageReview spec as the apiserver sends it (imagepolicy.k8s.io/v1alpha1). */
+export interface ImageReviewSpec {
+  containers?: { image?: string }[];
+  annotations?: Record<string, string>;
+  namespace?: string;
+}
+
+export interface ImageReviewStatus {
+  allowed: boolean;
+  reason?: string;
+  auditAnnotations?: Record<string, string>;
+}
+
+/** A fault spec string, as accepted by `stub set --fault` and scenarios. See faults.ts for the grammar:
+ *  refuse | status:CODE | status:429:retry-after:SECONDS | delay:MS | hang | reset | malformed |
+ *  content-type | empty | bad-cert | first:N:SPEC | healthy */
+export type FaultSpec = string;
+
+/** One request the review endpoint received (every request, faults included). */
+export interface JournalEntry {
+  /** Monotonic sequence number, starting at 1 for the stub's first request; never reused after reset. */
+  seq: number;
+  /** Wall-clock receive time, ISO 8601. */
+  time: string;
+  /** Milliseconds since the stub started (monotonic clock), for measuring gaps between calls. */
+  atMs: number;
+  method: string;
+  /** Request path and query as received, e.g. /review?timeout=30s */
+  url: string;
+  /** Images in the order the apiserver sent them. Empty when the body was not a valid review. */
+  images: string[];
+  namespace: string;
+  /** Forwarded annotations exactly as received ({} when none). */
+  annotations: Record<string, string>;
+  /** What the stub did: its policy verdict, a fault it applied, or a rejected (invalid) request. */
+  outcome: "allowed" | "denied" | "fault" | "invalid";
+  /** Reason text sent back (deny reason, or the 4xx message for invalid requests). */
+  reason?: string;
+  /** Audit annotations sent back. */
+  auditAnnotations?: Record<string, string>;
+  /** The fault spec applied to this request, if any. */
+  fault?: FaultSpec;
+  /** HTTP status sent; 0 when no response was sent (reset, hang). */
+  status: number;
+  /** Time from request received to response finished (or to the socket closing). */
+  latencyMs: number;
+}
+
+export interface JournalQuery {
+  /** Only entries with seq > since (use a mark). */
+  since?: number;
+}
+
+export interface Counters {
+  requests: number;
+  allowed: number;
+  denied: number;
+  faults: number;
+  invalid: number;
+}
+
+export interface JournalSnapshot {
+  entries: JournalEntry[];
+  counters: Counters;
+  /** Highest seq so far; pass it back as `since` to see only later requests. */
+  lastSeq: number;
+}
+
+export interface StubStatus {
+  policy: StubPolicy;
+  fault: FaultSpec;
+  reviewListening: boolean;
+  lastSeq: number;
+}
+
+/** The stub's policy (the YAML file's schema, after defaults). Rules are evaluated per image. */
+export interface StubPolicy {
+  /** Registries (host[:port]) whose images are allowed, matched on the component boundary. */
+  allowRegistries: string[];
+  /** Repository prefixes (registry/path) allowed, matched on path-component boundaries. */
+  allowRepositories: string[];
+  /** Glob patterns over the normalized reference that deny even when allowed (`*` = within a component, `**` = across). */
+  denyPatterns: string[];
+  /** Deny references without a @sha256 digest. */
+  requireDigest: boolean;
+  /** Deny the `latest` tag and references with neither tag nor digest. */
+  denyLatest: boolean;
+  /** Per-namespace rules that replace the top-level ones for that namespace. */
+  namespaces: Record<string, Omit<StubPolicy, "namespaces" | "breakGlass" | "auditAnnotations">>;
+  /** Allow everything when the review carries this forwarded annotation key with a non-empty value. */
+  breakGlass?: { annotation: string; auditAnnotation: string };
+  /** Audit annotations returned on every decision (keys without prefix). */
+  auditAnnotations: Record<string, string>;
+}
+
+/** Control surface, identical in-process and over HTTP. */
+export interface StubControl {
+  setPolicy(policy: StubPolicy): Promise<void>;
+  setFault(fault: FaultSpec): Promise<void>;
+  status(): Promise<StubStatus>;
+  journal(query?: JournalQuery): Promise<JournalSnapshot>;
+  resetJournal(): Promise<void>;
+}
