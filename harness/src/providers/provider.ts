@@ -1,6 +1,7 @@
 // The one interface every cluster provider implements (local processes, kind). The lab facade
 // (lab/lab.ts) talks only to this, so new providers (probe mode, other versions) slot in unchanged.
 import type { AdmissionProfile } from "../profile/profile.ts";
+import type { FaultSpec, StubControl, StubPolicy } from "../../webhook-stub/src/types.ts";
 import type { Logger, Progress } from "../util/logger.ts";
 
 export type ProviderName = "local" | "kind";
@@ -53,8 +54,38 @@ export interface StartedCluster extends AsyncDisposable {
   readonly profile: AdmissionProfile;
   /** Rewrites the admission files and restarts only the apiserver. */
   applyProfile(profile: AdmissionProfile): Promise<ProfileSwitch>;
-  /** Recent log text of a component ("kube-apiserver", "etcd", "kube-controller-manager"). */
+  /** What the cluster can show beyond admission answers; scenarios that need more are skipped with a reason. */
+  readonly capabilities?: { auditLog?: boolean; controllers?: boolean };
+  /** Recent log text of a component ("kube-apiserver", "etcd", "kube-controller-manager", "audit"). */
   logs(component: string, tailLines?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface BackendStartOptions {
+  /** Same state directory as the cluster; the backend's files go to `<stateDir>/backend/`. */
+  stateDir: string;
+  policy?: StubPolicy;
+  fault?: FaultSpec;
+  /** Require the apiserver to present a client certificate (mTLS). */
+  mtls?: boolean;
+  detached?: boolean;
+  logger?: Logger;
+  progress?: Progress;
+  signal?: AbortSignal;
+}
+
+/** The stub backend, started where the provider's apiserver can reach it. */
+export interface StartedBackend extends AsyncDisposable {
+  /** How the apiserver reaches it (goes into the webhook kubeconfig). */
+  readonly endpoint: BackendEndpoint;
+  /** Control from this process (policy, faults, journal). */
+  readonly control: StubControl;
+  /** Control endpoint as this host reaches it (loopback), its token file and CA file, for other commands. */
+  readonly controlUrl: string;
+  readonly tokenFile: string;
+  readonly caFile: string;
+  readonly pid?: number;
+  readonly containerId?: string;
   stop(): Promise<void>;
 }
 
@@ -62,5 +93,7 @@ export interface ClusterProvider {
   readonly name: ProviderName;
   /** Whether this provider can run here, and if not, exactly why. Cheap; starts nothing. */
   preflight(): Promise<PreflightResult>;
+  /** Starts the stub backend first: with defaultAllow false, the cluster's own pods need it (kind). */
+  startBackend(options: BackendStartOptions): Promise<StartedBackend>;
   start(options: ClusterStartOptions): Promise<StartedCluster>;
 }

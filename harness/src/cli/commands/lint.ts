@@ -1,0 +1,25 @@
+// `lint`: checks a profile from flags or a file before anything starts. A file may be our profile
+// (kind: AdmissionProfile) or a real AdmissionConfiguration, whose ImagePolicyWebhook payload is
+// checked the way the apiserver reads it, including the mistakes it silently ignores.
+import pc from "picocolors";
+import { lintAdmissionFile } from "../../profile/lint-file.ts";
+import { formatIssue } from "../../util/errors.ts";
+import { lintProfile } from "../../profile/profile.ts";
+import type { CliIO } from "../io.ts";
+import { profileFlagLabel, profileFromFlags, type ProfileFlags } from "../options.ts";
+
+export async function lint(file: string | undefined, flags: ProfileFlags, io: CliIO): Promise<number> {
+  const result = file
+    ? await lintAdmissionFile(file)
+    : (() => {
+        const r = lintProfile(profileFromFlags(flags), { file: "command line" });
+        const label = (i: { path: string }) => ({ ...i, path: profileFlagLabel(i.path) });
+        return { ...r, errors: r.errors.map(label), warnings: r.warnings.map(label) };
+      })();
+  for (const w of result.warnings) io.stderr.write(`${pc.yellow("warning:")} ${formatIssue(w)}\n`);
+  for (const e of result.errors) io.stderr.write(`${pc.red("error:")} ${formatIssue(e)}\n`);
+  if (result.errors.length) return 1;
+  const p = result.profile!;
+  io.stdout.write(`ok: defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}\n`);
+  return 0;
+}

@@ -1,0 +1,60 @@
+// `run`: the main job. Loads and validates every scenario first (nothing starts when a file is
+// invalid), starts one lab with the first profile, plays the catalog, writes reports.
+import { resolve } from "node:path";
+import { startLab } from "../../lab/lab.ts";
+import { selectProvider } from "../../providers/select.ts";
+import { liveReporter, renderSummaryTable } from "../../report/terminal.ts";
+import { writeReports } from "../../report/write-reports.ts";
+import { loadScenarios, resolveScenarioArgs } from "../../scenario/load.ts";
+import { exitCodeFor, type RunReport } from "../../scenario/result.ts";
+import { planByProfile, runScenarios } from "../../scenario/runner.ts";
+import { EXIT } from "../exit-codes.ts";
+import type { CliIO } from "../io.ts";
+import { terminalLogger, terminalProgress } from "../progress.ts";
+
+export interface RunFlags {
+  provider: "local" | "kind" | "auto";
+  k8sVersion?: string;
+  reportDir?: string;
+  stateDir?: string;
+  tag?: string[];
+  skipSlow?: boolean;
+}
+
+export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g: { verbose?: boolean; quiet?: boolean }): Promise<number> {
+  const files = await resolveScenarioArgs(names.map((n) => (n.includes("/") || n.endsWith(".yaml") ? resolve(io.cwd, n) : n)));
+  let scenarios = await loadScenarios(files);
+  if (flags.tag?.length) scenarios = scenarios.filter((s) => s.doc.tags?.some((t) => flags.tag!.includes(t)));
+  if (flags.skipSlow) scenarios = scenarios.filter((s) => !s.doc.slow);
+  if (!scenarios.length) {
+    io.stderr.write("no scenarios selected\n");
+    return EXIT.labFailed;
+  }
+  const logger = terminalLogger(io, g.verbose);
+  const { provider, why } = await selectProvider(flags.provider);
+  logger.info(`provider: ${provider.name} (${why}); ${scenarios.length} scenarios`);
+  const color = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
+  const first = planByProfile(scenarios)[0]!.profile;
+  const t0 = performance.now();
+  const lab = await startLab({
+    provider,
+    stateDir: flags.stateDir ? resolve(io.cwd, flags.stateDir) : undefined,
+    k8sVersion: flags.k8sVersion,
+    profile: first,
+    logger,
+    progress: terminalProgress(io, g.quiet),
+  });
+  let report: RunReport;
+  try {
+    const labStartMs = performance.now() - t0;
+    report = await runScenarios({ lab, scenarios, labStartMs, onEvent: liveReporter(io.stdout, { color, interactive: Boolean(io.stdout.isTTY) }) });
+  } finally {
+    await lab.stop().catch((err) => logger.warn(`stopping the lab: ${(err as Error).message}`));
+  }
+  io.stdout.write(`\n${renderSummaryTable(report, { color, width: io.stdout.columns ?? 120 })}\n`);
+  if (flags.reportDir) {
+    const { files: written } = await writeReports(resolve(io.cwd, flags.reportDir), report);
+    io.stdout.write(`reports: ${written.join(", ")}\n`);
+  }
+  return exitCodeFor(report);
+}

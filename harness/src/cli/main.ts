@@ -1,0 +1,129 @@
+// The CLI: argv in, exit code out. A thin layer over the library; only bin.ts calls process.exit.
+import { Command, CommanderError, Option } from "commander";
+import { readFileSync } from "node:fs";
+import { processCleanup } from "../util/cleanup.ts";
+import { reportError } from "./exit-codes.ts";
+import { defaultIO, type CliIO } from "./io.ts";
+import { profileOptions, collect } from "./options.ts";
+
+const VERSION = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+export async function run(argv: string[], io: CliIO = defaultIO()): Promise<number> {
+  let exitCode = 0;
+  const setExit = (code: number) => (exitCode = code);
+  const program = new Command("imagepolicy-lab")
+    .description("Lab and conformance suite for the Kubernetes ImagePolicyWebhook admission plugin")
+    .version(VERSION)
+    .option("-v, --verbose", "show debug output and stacks")
+    .option("-q, --quiet", "no progress output")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError();
+
+  const globals = () => program.opts<{ verbose?: boolean; quiet?: boolean }>();
+  const action =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      try {
+        setExit(await fn(...args));
+      } catch (err) {
+        setExit(reportError(io, err, globals().verbose));
+      }
+    };
+
+  const up = program
+    .command("up")
+    .description("start a lab (stub backend + cluster with ImagePolicyWebhook) and leave it running")
+    .addOption(new Option("--provider <name>", "cluster provider").choices(["local", "kind", "auto"]).default("auto"))
+    .requiredOption("--state-dir <dir>", "directory for the lab's files (kubeconfig, keys, logs)")
+    .option("--k8s-version <version>", "Kubernetes release")
+    .option("--backend-url <url>", "use this backend instead of the stub")
+    .option("--backend-ca <file>", "CA file that signed --backend-url's certificate")
+    .option("--trust <registry>", "allow images from this registry or repository (repeatable)", collect)
+    .option("--policy <file>", "stub policy file")
+    .option("--mtls", "the stub requires the apiserver's client certificate")
+    .option("--retain", "keep a failed lab for debugging");
+  for (const o of profileOptions()) up.addOption(o);
+  up.action(action(async (opts) => (await import("./commands/up.ts")).up(opts, io, globals())));
+
+  program
+    .command("down")
+    .description("stop a lab started with `up` and remove its keys (safe to run twice)")
+    .requiredOption("--state-dir <dir>", "the lab's state directory")
+    .action(action(async (opts) => (await import("./commands/down.ts")).down(opts, io)));
+
+  const lint = program
+    .command("lint [file]")
+    .description("check an admission profile (flags, a profile file, or an AdmissionConfiguration) against the apiserver's limits");
+  for (const o of profileOptions()) lint.addOption(o);
+  lint.action(action(async (file, opts) => (await import("./commands/lint.ts")).lint(file, opts, io)));
+
+  program
+    .command("run [scenarios...]")
+    .description("play conformance scenarios (default: the whole catalog) and report")
+    .addOption(new Option("--provider <name>", "cluster provider").choices(["local", "kind", "auto"]).default("auto"))
+    .option("--k8s-version <version>", "Kubernetes release")
+    .option("--report-dir <dir>", "write junit.xml, report.json and report.html here")
+    .option("--state-dir <dir>", "keep the lab's files here instead of a temp dir")
+    .option("--tag <tag>", "only scenarios with this tag (repeatable)", collect)
+    .option("--skip-slow", "skip scenarios marked slow (e.g. the 30 s hung backend)")
+    .action(action(async (names, opts) => (await import("./commands/run.ts")).runCommand(names, opts, io, globals())));
+
+  const scenarios = program.command("scenarios").description("list or check scenario files");
+  scenarios
+    .command("list")
+    .description("list the catalog")
+    .action(action(async () => (await import("./commands/scenarios.ts")).list(io)));
+  scenarios
+    .command("check <files...>")
+    .description("validate scenario files (errors name file, line and field)")
+    .action(action(async (files) => (await import("./commands/scenarios.ts")).check(files, io)));
+
+  const stub = program.command("stub").description("the ImageReview stub backend");
+  stub
+    .command("serve")
+    .description("run the stub in the foreground")
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument("[args...]")
+    .action(action(async (args: string[]) => (await import("../../../webhook-stub/src/main.ts")).serveMain(args)));
+  stub
+    .command("set")
+    .description("change the running stub's policy or fault")
+    .requiredOption("--state-dir <dir>", "the lab's state directory")
+    .option("--policy <file>", "policy file")
+    .option("--trust <registry>", "allowlist (repeatable)", collect)
+    .option("--fault <spec>", "fault spec (see README)")
+    .option("--healthy", "clear any fault")
+    .action(action(async (opts) => (await import("./commands/stub.ts")).set(opts, io)));
+  stub
+    .command("journal")
+    .description("what the stub was asked")
+    .requiredOption("--state-dir <dir>", "the lab's state directory")
+    .option("--json", "machine-readable output")
+    .option("--reset", "clear the journal after printing")
+    .option("--since <seq>", "only entries after this sequence number")
+    .action(action(async (opts) => (await import("./commands/stub.ts")).journal(opts, io)));
+
+  program
+    .command("kind-config")
+    .description("print or write the kind cluster config that enables ImagePolicyWebhook")
+    .option("--out <file>", "write to this file instead of stdout")
+    .option("--admission-dir <dir>", "absolute host directory holding the admission files")
+    .action(action(async (opts) => (await import("./commands/kind-config.ts")).kindConfig(opts, io)));
+
+  program
+    .command("binaries")
+    .description("find or build kube-apiserver, kube-controller-manager and etcd (cached)")
+    .option("--k8s-version <version>", "Kubernetes release")
+    .action(action(async (opts) => (await import("./commands/binaries.ts")).binaries(opts, io, globals())));
+
+  processCleanup.installSignalHandlers((sig) => io.stderr.write(`\n${sig}: stopping everything this command started…\n`));
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    return reportError(io, err, globals().verbose);
+  }
+  return exitCode;
+}

@@ -1,0 +1,153 @@
+// The public facade: a lab is a stub backend plus a cluster whose apiserver asks it about images.
+// `startLab()` resolves to a StartedLab handle; `stop()` (or `await using`) removes everything.
+import { mkdtemp, rm, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { FaultSpec, StubControl, StubPolicy } from "../../webhook-stub/src/types.ts";
+import { DEFAULT_K8S_VERSION } from "../binaries/index.ts";
+import { DEFAULT_PROFILE, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
+import { readLabState, writeLabState } from "../providers/lab-state.ts";
+import type { BackendEndpoint, ClusterProvider, ProfileSwitch, StartedBackend, StartedCluster } from "../providers/provider.ts";
+import { processCleanup, type CleanupRegistry } from "../util/cleanup.ts";
+import { silentLogger, type Logger, type Progress } from "../util/logger.ts";
+
+export interface LabOptions {
+  provider: ClusterProvider;
+  /** Where the lab's files go. Default: a new temp dir, removed by stop(). */
+  stateDir?: string;
+  /** Kubernetes release. Default: DEFAULT_K8S_VERSION. */
+  k8sVersion?: string;
+  /** Admission profile; missing fields take DEFAULT_PROFILE's values. */
+  profile?: Partial<AdmissionProfile>;
+  /** Initial stub policy (default: the stub's DEFAULT_POLICY). */
+  policy?: StubPolicy;
+  fault?: FaultSpec;
+  /** Require mTLS between apiserver and stub. */
+  mtls?: boolean;
+  /** Use an external backend instead of the stub (no stub is started). */
+  externalBackend?: BackendEndpoint;
+  /** Leave everything running after this process exits (`up`). */
+  detached?: boolean;
+  retain?: boolean;
+  logger?: Logger;
+  progress?: Progress;
+  signal?: AbortSignal;
+  cleanup?: CleanupRegistry;
+}
+
+export interface StartedLab extends AsyncDisposable {
+  readonly provider: ClusterProvider;
+  readonly stateDir: string;
+  readonly kubeconfigPath: string;
+  readonly cluster: StartedCluster;
+  /** The stub's control surface; undefined with an external backend. */
+  readonly stub?: StubControl;
+  readonly backend?: StartedBackend;
+  readonly profile: AdmissionProfile;
+  readonly k8sVersion: string;
+  kubeConfig(): KubeConfig;
+  /** Switches the admission profile (restarts only the apiserver). No-op when unchanged. */
+  applyProfile(profile: AdmissionProfile): Promise<ProfileSwitch>;
+  stop(): Promise<void>;
+}
+
+export async function startLab(o: LabOptions): Promise<StartedLab> {
+  const logger = o.logger ?? silentLogger;
+  const profile = resolveProfile({ ...DEFAULT_PROFILE, ...o.profile });
+  const k8sVersion = o.k8sVersion ?? DEFAULT_K8S_VERSION;
+  const ownsStateDir = !o.stateDir;
+  const stateDir = o.stateDir ? resolve(o.stateDir) : await mkdtemp(join(tmpdir(), "imagepolicy-lab-"));
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const cleanup = o.cleanup ?? processCleanup;
+  const removeTemp = ownsStateDir ? cleanup.add(`temp dir ${stateDir}`, () => rm(stateDir, { recursive: true, force: true })) : () => {};
+
+  const preflight = await o.provider.preflight();
+  if (!preflight.usable) {
+    const { ProviderUnavailableError } = await import("../util/errors.ts");
+    throw new ProviderUnavailableError(o.provider.name, preflight.reasons);
+  }
+
+  let backend: StartedBackend | undefined;
+  let cluster: StartedCluster | undefined;
+  try {
+    if (!o.externalBackend) {
+      backend = await o.provider.startBackend({
+        stateDir,
+        policy: o.policy,
+        fault: o.fault,
+        mtls: o.mtls,
+        detached: o.detached,
+        logger,
+        progress: o.progress,
+        signal: o.signal,
+      });
+    }
+    const endpoint = o.externalBackend ?? backend!.endpoint;
+    cluster = await o.provider.start({
+      stateDir,
+      k8sVersion,
+      profile,
+      backend: endpoint,
+      detached: o.detached,
+      retain: o.retain,
+      logger,
+      progress: o.progress,
+      signal: o.signal,
+    });
+    const state = await readLabState(stateDir);
+    if (state && backend) {
+      state.stub = { controlUrl: backend.controlUrl, reviewUrl: backend.endpoint.url, tokenFile: backend.tokenFile, caFile: backend.caFile, pid: backend.pid, containerId: backend.containerId };
+      await writeLabState(stateDir, state);
+    }
+  } catch (err) {
+    if (!o.retain) {
+      await backend?.stop().catch((e) => logger.warn(`stopping the stub: ${(e as Error).message}`));
+      if (ownsStateDir) {
+        removeTemp();
+        await rm(stateDir, { recursive: true, force: true });
+      }
+    }
+    throw err;
+  }
+
+  let stopped = false;
+  const c = cluster;
+  const lab: StartedLab = {
+    provider: o.provider,
+    stateDir,
+    kubeconfigPath: c.kubeconfigPath,
+    cluster: c,
+    stub: backend?.control,
+    backend,
+    k8sVersion,
+    get profile() {
+      return c.profile;
+    },
+    kubeConfig() {
+      const kc = new KubeConfig();
+      kc.loadFromFile(c.kubeconfigPath);
+      return kc;
+    },
+    async applyProfile(next) {
+      if (JSON.stringify(next) === JSON.stringify(c.profile)) return { elapsedMs: 0 };
+      return c.applyProfile(resolveProfile(next));
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const errors: unknown[] = [];
+      await c.stop().catch((e) => errors.push(e));
+      await backend?.stop().catch((e) => errors.push(e));
+      if (ownsStateDir) {
+        removeTemp();
+        await rm(stateDir, { recursive: true, force: true }).catch((e) => errors.push(e));
+      }
+      if (errors.length) throw new AggregateError(errors, "failed to stop the lab cleanly");
+    },
+    [Symbol.asyncDispose]() {
+      return this.stop();
+    },
+  };
+  return lab;
+}

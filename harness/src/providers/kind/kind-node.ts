@@ -1,0 +1,75 @@
+// What the provider does inside a kind control-plane node (`docker exec <cluster>-control-plane …`):
+// read the apiserver manifest, find the apiserver container, restart it by bumping a manifest
+// annotation, and read component logs. Kept apart so the argv is testable without a cluster.
+import { CommandError } from "../../util/errors.ts";
+import { run, tryRun } from "./tools.ts";
+
+export const APISERVER_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+/** Annotation the provider bumps to make kubelet recreate the apiserver pod (kind-integration.md §8). */
+export const RESTART_ANNOTATION = "imagepolicy-lab.dev/restarted-at";
+
+export function controlPlaneNode(clusterName: string): string {
+  return `${clusterName}-control-plane`;
+}
+
+/** Runs a command in the node; throws CommandError on failure. */
+export async function nodeExec(node: string, argv: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  const r = await run("docker", ["exec", ...(o.input !== undefined ? ["-i"] : []), node, ...argv], { input: o.input, timeoutMs: o.timeoutMs ?? 30_000 });
+  return r.stdout;
+}
+
+/** What a manifest must carry for our plugin setup; returns the missing items (empty = fine). */
+export function missingFromManifest(manifest: string, extraArgs: Record<string, string>, mountPath: string): string[] {
+  const missing: string[] = [];
+  for (const [k, v] of Object.entries(extraArgs)) {
+    if (!manifest.includes(`--${k}=${v}`)) missing.push(`flag --${k}=${v}`);
+  }
+  if (!new RegExp(`mountPath:\\s*${escapeRe(mountPath)}\\s*$`, "m").test(manifest)) missing.push(`volume mount ${mountPath}`);
+  return missing;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Sets (or replaces) our restart annotation in a static pod manifest. kubelet recreates a static pod
+ * whose manifest content changed; rewriting identical content does nothing, hence the counter value.
+ */
+export function bumpRestartAnnotation(manifest: string, value: string): string {
+  const line = `    ${RESTART_ANNOTATION}: "${value}"`;
+  const existing = new RegExp(`^\\s+${escapeRe(RESTART_ANNOTATION)}:.*$`, "m");
+  if (existing.test(manifest)) return manifest.replace(existing, line);
+  if (/^  annotations:\s*$/m.test(manifest)) return manifest.replace(/^  annotations:\s*$/m, (m) => `${m}\n${line}`);
+  // No annotations block: add one right under metadata.
+  return manifest.replace(/^metadata:\s*$/m, (m) => `${m}\n  annotations:\n${line}`);
+}
+
+/** ID of the running container of `name` (crictl), or undefined. */
+export async function runningContainerId(node: string, name: string): Promise<string | undefined> {
+  const r = await tryRun("docker", ["exec", node, "crictl", "ps", "--name", name, "--state", "Running", "-q"], { timeoutMs: 15_000 });
+  return r.ok ? r.stdout.trim().split("\n").filter(Boolean)[0] : undefined;
+}
+
+/**
+ * Rewrites the manifest with a new annotation value. The temp file is written outside the manifests
+ * directory, because kubelet would start any extra file there as a second pod; `mv` is atomic.
+ */
+export async function restartApiserverViaManifest(node: string, value: string): Promise<void> {
+  const manifest = await nodeExec(node, ["cat", APISERVER_MANIFEST]);
+  const next = bumpRestartAnnotation(manifest, value);
+  await nodeExec(node, ["sh", "-c", `cat > /etc/kubernetes/.kube-apiserver.yaml.imagepolicy-lab && mv /etc/kubernetes/.kube-apiserver.yaml.imagepolicy-lab ${APISERVER_MANIFEST}`], { input: next });
+}
+
+/** Last lines of a component's log: a static pod container via crictl, or kubelet/containerd via journalctl. */
+export async function componentLogs(node: string, component: string, tailLines: number): Promise<string> {
+  if (component === "kubelet" || component === "containerd") {
+    return nodeExec(node, ["journalctl", "-u", component, "--no-pager", "-n", String(tailLines)]);
+  }
+  const ids = await tryRun("docker", ["exec", node, "crictl", "ps", "-a", "--name", component, "-q"], { timeoutMs: 15_000 });
+  const id = ids.stdout.trim().split("\n").filter(Boolean)[0];
+  if (!ids.ok || !id) throw new CommandError(ids.argv, ids.exitCode ?? null, null, ids.stderr, `no container named ${component} in ${node}`);
+  const r = await tryRun("docker", ["exec", node, "crictl", "logs", "--tail", String(tailLines), id], { timeoutMs: 15_000 });
+  // crictl writes the container's stderr (where Kubernetes components log) to its own stderr.
+  return [r.stdout, r.stderr].filter(Boolean).join("\n");
+}

@@ -1,0 +1,399 @@
+// The `kind` provider: the stub backend runs as a container on the docker network `kind` (alias
+// image-policy-stub), then `kind create cluster` boots a node whose kube-apiserver loads the
+// ImagePolicyWebhook files from a host directory (kind-configs/, kind-integration.md §4, §14).
+//
+// Order matters: with defaultAllow false every pod create, the cluster's own system pods included,
+// asks the stub, so the stub is up (and admits kube-system) before the cluster starts.
+//
+// What it owns and removes on stop(): the kind cluster (`kind delete cluster`), the stub container,
+// the `kind` network only if it created it, the admission files and kubeconfig. A failed create is
+// kept for `kind export logs` (kind runs with --retain), then deleted unless `retain` was asked for.
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { renderAdmissionFiles } from "../../admission/render.ts";
+import { DEFAULT_K8S_VERSION, versionInfo } from "../../binaries/versions.ts";
+import { ADMISSION_DIR_IN_NODE, imagePolicyControlPlanePatch } from "../../kind/control-plane-patch.ts";
+import { renderKindConfig, type KubeadmPatchStyle } from "../../kind/kind-config.ts";
+import type { AdmissionProfile } from "../../profile/profile.ts";
+import { processCleanup, type CleanupRegistry } from "../../util/cleanup.ts";
+import { LabError, ProviderUnavailableError, wrap } from "../../util/errors.ts";
+import { silentLogger, task, type Logger } from "../../util/logger.ts";
+import { waitFor } from "../../util/wait.ts";
+import { readLabState, writeLabState, type LabState } from "../lab-state.ts";
+import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, StartedBackend, StartedCluster } from "../provider.ts";
+import { APISERVER_MANIFEST, componentLogs, controlPlaneNode, missingFromManifest, nodeExec, restartApiserverViaManifest, runningContainerId } from "./kind-node.ts";
+import { startStubContainer, STUB_ALIAS } from "./stub-container.ts";
+import {
+  DEFAULT_KIND_RELEASE,
+  dockerStatus,
+  ensureNetwork,
+  findKind,
+  imagePresent,
+  kindInstallCommand,
+  kindNetworkName,
+  networkContainers,
+  removeContainer,
+  removeNetwork,
+  run,
+  tagOf,
+  tryRun,
+  type Env,
+} from "./tools.ts";
+
+export interface KindProviderOptions {
+  /** Environment to read (KIND_ENV in tools.ts). Default process.env. */
+  env?: Env;
+  /** Kubernetes release preflight checks the node image for. Default DEFAULT_K8S_VERSION; start() uses its own k8sVersion. */
+  k8sVersion?: string;
+  /** kind binary; overrides IMAGEPOLICY_LAB_KIND and the search. */
+  kindPath?: string;
+  /** Node image; overrides IMAGEPOLICY_LAB_KIND_NODE_IMAGE and the pinned image. */
+  nodeImage?: string;
+  /** How the kubeadm patch is addressed. Default `unversioned` (kind-integration.md §3). */
+  kubeadmApi?: KubeadmPatchStyle;
+  cleanup?: CleanupRegistry;
+  /** Budget for `kind create cluster` plus node Ready plus the default ServiceAccount. Default 300 s. */
+  readyTimeoutMs?: number;
+  /** Budget for an apiserver restart after a profile switch. Default 120 s (§8: 10–40 s typical). */
+  restartTimeoutMs?: number;
+}
+
+/** The kind release and node image for a Kubernetes version, with overrides applied. */
+export function kindPins(k8sVersion: string, o: { env?: Env; nodeImage?: string } = {}): { release: string; nodeImage?: string; pinned: boolean } {
+  const env = o.env ?? process.env;
+  const info = versionInfo(k8sVersion).kind;
+  const override = o.nodeImage ?? (env.IMAGEPOLICY_LAB_KIND_NODE_IMAGE?.trim() || undefined);
+  return { release: info?.release ?? DEFAULT_KIND_RELEASE, nodeImage: override ?? info?.nodeImage, pinned: !override && !!info };
+}
+
+export class KindProvider implements ClusterProvider {
+  readonly name = "kind" as const;
+  /** The network lease: the backend and the cluster both use the network; the last one out removes it if we created it. */
+  private network: { name: string; created: boolean; users: number } | undefined;
+
+  constructor(private readonly options: KindProviderOptions = {}) {}
+
+  private get env(): Env {
+    return this.options.env ?? process.env;
+  }
+
+  async preflight(k8sVersion = this.options.k8sVersion ?? DEFAULT_K8S_VERSION): Promise<PreflightResult> {
+    const reasons: string[] = [];
+    const found: string[] = [];
+    const ensureScript = "bash harness/src/providers/kind/ensure-docker.sh";
+    const docker = await dockerStatus();
+    if (!docker.cli) reasons.push(`the docker CLI is not on PATH: install Docker Engine (Debian: apt-get install -y docker.io) or run ${ensureScript}`);
+    else if (!docker.daemon) reasons.push(`the Docker daemon does not answer 'docker info' (${docker.error ?? "no answer"}): start it (systemctl start docker, or ${ensureScript})`);
+    else found.push(`docker ${docker.serverVersion}`);
+
+    let pins: ReturnType<typeof kindPins> | undefined;
+    try {
+      pins = kindPins(k8sVersion, { env: this.env, nodeImage: this.options.nodeImage });
+    } catch (err) {
+      reasons.push((err as Error).message.split("\n").join(" "));
+    }
+    if (pins) {
+      const kind = await findKind(pins.release, this.env, this.options.kindPath);
+      if (kind.found) found.push(`kind ${kind.found.version} (${kind.found.path})`);
+      else reasons.push(`kind ${pins.release} is required (${kind.problem}): install it with '${kindInstallCommand(pins.release, this.env)}', or set IMAGEPOLICY_LAB_KIND to its path`);
+
+      if (!pins.nodeImage) {
+        reasons.push(`no kind node image is pinned for Kubernetes ${k8sVersion}: use --k8s-version ${DEFAULT_K8S_VERSION}, or set IMAGEPOLICY_LAB_KIND_NODE_IMAGE`);
+      } else if (docker.daemon) {
+        if (await imagePresent(pins.nodeImage)) found.push(`node image ${pins.nodeImage}`);
+        else {
+          const tag = tagOf(pins.nodeImage);
+          const tagOnly = tag && tag !== pins.nodeImage && (await imagePresent(tag));
+          reasons.push(
+            tagOnly
+              ? `the node image ${tag} is loaded but not as ${pins.nodeImage} (docker load drops registry digests), so kind would try to pull it: set IMAGEPOLICY_LAB_KIND_NODE_IMAGE=${tag} to use the loaded one`
+              : `the node image ${pins.nodeImage} is not in the local docker image store and kind would have to pull it: run 'docker pull ${pins.nodeImage}' where a registry is reachable (then 'docker save' / 'docker load' it here)`,
+          );
+        }
+      }
+    }
+    return { usable: reasons.length === 0, reasons, detail: found.join(", ") || undefined };
+  }
+
+  private async acquireNetwork(): Promise<{ name: string; created: boolean }> {
+    if (!this.network) {
+      const name = kindNetworkName(this.env);
+      const { created } = await ensureNetwork(name);
+      this.network = { name, created, users: 0 };
+    }
+    this.network.users++;
+    return { name: this.network.name, created: this.network.created };
+  }
+
+  /** Drops one user; removes the network when it was ours, nobody of ours uses it, and no foreign container is attached. */
+  private async releaseNetwork(logger: Logger): Promise<void> {
+    const n = this.network;
+    if (!n) return;
+    n.users--;
+    if (n.users > 0) return;
+    this.network = undefined;
+    if (!n.created) return;
+    const attached = await networkContainers(n.name);
+    if (attached.length) {
+      logger.warn(`leaving docker network ${n.name}: still used by ${attached.join(", ")}`);
+      return;
+    }
+    await removeNetwork(n.name);
+  }
+
+  async startBackend(o: BackendStartOptions): Promise<StartedBackend> {
+    const logger = o.logger ?? silentLogger;
+    const cleanup = this.options.cleanup ?? processCleanup;
+    const network = await task(o.progress, "ensure docker network", async () => this.acquireNetwork());
+    try {
+      const stub = await startStubContainer({
+        stateDir: resolve(o.stateDir),
+        network: network.name,
+        policy: o.policy,
+        fault: o.fault,
+        mtls: o.mtls ?? false,
+        detached: o.detached ?? false,
+        logger,
+        progress: o.progress,
+        signal: o.signal,
+        env: this.env,
+      });
+      let stopped = false;
+      const stop = async () => {
+        if (stopped) return;
+        stopped = true;
+        unregister();
+        const errors: unknown[] = [];
+        await stub.stop().catch((e) => errors.push(e));
+        await this.releaseNetwork(logger).catch((e) => errors.push(e));
+        if (errors.length) throw new AggregateError(errors, "failed to stop the stub backend cleanly");
+      };
+      const unregister = cleanup.add(`stub container ${stub.containerId.slice(0, 12)}`, stop);
+      if (o.detached) unregister();
+      return {
+        endpoint: stub.endpoint,
+        control: stub.control,
+        controlUrl: stub.controlUrl,
+        tokenFile: stub.tokenFile,
+        caFile: stub.caFile,
+        containerId: stub.containerId,
+        stop,
+        [Symbol.asyncDispose]: stop,
+      };
+    } catch (err) {
+      await this.releaseNetwork(logger).catch((e) => logger.warn(`removing the network after a failed start: ${(e as Error).message}`));
+      throw wrap("failed to start the stub backend container", err);
+    }
+  }
+
+  async start(o: ClusterStartOptions): Promise<StartedCluster> {
+    const stateDir = resolve(o.stateDir);
+    const logger = o.logger ?? silentLogger;
+    const cleanup = this.options.cleanup ?? processCleanup;
+    const budget = this.options.readyTimeoutMs ?? 300_000;
+    const pins = kindPins(o.k8sVersion, { env: this.env, nodeImage: this.options.nodeImage });
+    if (!pins.nodeImage) throw new ProviderUnavailableError("kind", [`no kind node image is pinned for Kubernetes ${o.k8sVersion}; set IMAGEPOLICY_LAB_KIND_NODE_IMAGE`]);
+    const kindLookup = await findKind(pins.release, this.env, this.options.kindPath);
+    if (!kindLookup.found) throw new ProviderUnavailableError("kind", [`kind ${pins.release}: ${kindLookup.problem}; install it with '${kindInstallCommand(pins.release, this.env)}'`]);
+    const kind = kindLookup.found.path;
+    const clusterName = `iplab-${randomBytes(3).toString("hex")}`;
+    const node = controlPlaneNode(clusterName);
+    const hostAdmissionDir = join(stateDir, "admission");
+    const kubeconfigPath = join(stateDir, "kubeconfig");
+    const logsDir = join(stateDir, "logs");
+    const network = await this.acquireNetwork();
+
+    let created = false;
+    let stopped = false;
+    const teardown = async () => {
+      if (stopped) return;
+      stopped = true;
+      unregister();
+      const errors: unknown[] = [];
+      if (created) {
+        const r = await tryRun(kind, ["delete", "cluster", "--name", clusterName]);
+        if (!r.ok) errors.push(new LabError(`failed to delete kind cluster ${clusterName}: ${r.stderr || r.spawnError}`));
+      }
+      await this.releaseNetwork(logger).catch((e) => errors.push(e));
+      await rm(hostAdmissionDir, { recursive: true, force: true }).catch((e) => errors.push(e));
+      await rm(kubeconfigPath, { force: true }).catch((e) => errors.push(e));
+      if (errors.length) throw new AggregateError(errors, `failed to remove kind cluster ${clusterName} cleanly`);
+    };
+    const unregister = cleanup.add(`kind cluster ${clusterName}`, teardown);
+
+    try {
+      await mkdir(logsDir, { recursive: true, mode: 0o700 });
+      await mkdir(hostAdmissionDir, { recursive: true, mode: 0o700 });
+      await writeAdmission(hostAdmissionDir, o.profile, o.backend);
+      const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi });
+      await writeFile(join(stateDir, "kind-config.yaml"), config, { mode: 0o644 });
+
+      await task(o.progress, `kind create cluster ${clusterName}`, async (t) => {
+        created = true; // from here on, nodes may exist: teardown must run `kind delete`
+        const env: Record<string, string | undefined> = { ...this.env, KIND_EXPERIMENTAL_DOCKER_NETWORK: network.name };
+        // kind puts node names and subnets into NO_PROXY, not other containers: add the stub (§7).
+        if (env.HTTPS_PROXY || env.https_proxy) env.NO_PROXY = [env.NO_PROXY ?? env.no_proxy, STUB_ALIAS].filter(Boolean).join(",");
+        // --retain always: a failed create stays for `kind export logs`; we delete it afterwards ourselves.
+        const r = await tryRun(kind, ["create", "cluster", "--name", clusterName, "--image", pins.nodeImage!, "--config", "-", "--kubeconfig", kubeconfigPath, "--retain"], {
+          input: config,
+          env,
+          signal: o.signal,
+          timeoutMs: budget,
+          onLine: (line) => {
+            const clean = line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").trim();
+            if (clean) {
+              t.update(clean);
+              logger.debug(`kind: ${clean}`);
+            }
+          },
+        });
+        if (!r.ok) throw new LabError(`kind create cluster failed (exit ${r.exitCode ?? r.spawnError}):\n${[r.stdout, r.stderr].join("\n").trim().split("\n").slice(-15).join("\n")}`);
+      });
+
+      await task(o.progress, "wait for the cluster", async (t) => {
+        t.update("apiserver manifest carries the ImagePolicyWebhook flags");
+        const patch = imagePolicyControlPlanePatch();
+        const manifest = await nodeExec(node, ["cat", APISERVER_MANIFEST]);
+        const missing = missingFromManifest(manifest, patch.extraArgs, patch.extraVolumes[0]!.mountPath);
+        if (missing.length) throw new LabError(`the kubeadm patch did not reach ${APISERVER_MANIFEST}: missing ${missing.join(", ")} (see ${join(stateDir, "kind-config.yaml")})`);
+        const core = coreApi(kubeconfigPath);
+        t.update("node Ready");
+        await waitFor(`kind node ${node} Ready`, async () => ((await nodeReady(core, node)) ? true : undefined), { timeoutMs: budget, intervalMs: 1_000, signal: o.signal });
+        // Pods need the default ServiceAccount, which the controller-manager creates a little later.
+        t.update("default ServiceAccount");
+        await waitFor("the default ServiceAccount", async () => (await core.readNamespacedServiceAccount({ name: "default", namespace: "default" })) ? true : undefined, { timeoutMs: budget, intervalMs: 1_000, signal: o.signal });
+      });
+
+      const state: LabState = {
+        ...((await readLabState(stateDir)) ?? {}),
+        provider: "kind",
+        stateDir,
+        k8sVersion: o.k8sVersion,
+        kubeconfig: kubeconfigPath,
+        server: loadKubeConfig(kubeconfigPath).getCurrentCluster()?.server ?? "",
+        processes: [],
+        profile: o.profile,
+        kind: { clusterName, networkCreated: network.created, networkName: network.name },
+        createdAt: new Date().toISOString(),
+      };
+      await writeLabState(stateDir, state);
+
+      let profile = o.profile;
+      let restarts = 0;
+      const cluster: StartedCluster = {
+        provider: "kind",
+        stateDir,
+        kubeconfigPath,
+        capabilities: { auditLog: false, controllers: true },
+        get profile() {
+          return profile;
+        },
+        applyProfile: async (next: AdmissionProfile): Promise<ProfileSwitch> => {
+          const t0 = performance.now();
+          await writeAdmission(hostAdmissionDir, next, o.backend);
+          const before = await runningContainerId(node, "kube-apiserver");
+          await restartApiserverViaManifest(node, `${Date.now()}-${++restarts}`);
+          const restartBudget = this.options.restartTimeoutMs ?? 120_000;
+          await waitFor(
+            "a new kube-apiserver container",
+            async () => {
+              const id = await runningContainerId(node, "kube-apiserver");
+              return id && id !== before ? id : undefined;
+            },
+            { timeoutMs: restartBudget, intervalMs: 250 },
+          );
+          await waitFor("kube-apiserver /readyz", async () => ((await readyz(kubeconfigPath)) ? true : undefined), { timeoutMs: restartBudget, intervalMs: 250 });
+          profile = next;
+          await writeLabState(stateDir, { ...state, profile: next });
+          return { elapsedMs: performance.now() - t0 };
+        },
+        logs: (component, tailLines = 200) => componentLogs(node, component, tailLines),
+        stop: teardown,
+        [Symbol.asyncDispose]: teardown,
+      };
+      if (o.detached) unregister();
+      return cluster;
+    } catch (err) {
+      if (created) {
+        const r = await tryRun(kind, ["export", "logs", join(logsDir, "kind"), "--name", clusterName]);
+        logger.warn(r.ok ? `kind logs of the failed cluster are in ${join(logsDir, "kind")}` : `kind export logs failed: ${r.stderr}`);
+      }
+      if (o.retain) {
+        logger.warn(`keeping the failed kind cluster ${clusterName} (--retain); remove it with: ${kind} delete cluster --name ${clusterName}`);
+        unregister();
+        // Keep the network lease: the retained nodes still use it.
+      } else {
+        await teardown().catch((e) => logger.warn(`cleanup after failed start: ${(e as Error).message}`));
+      }
+      const kept = o.retain ? `kept for debugging (kind cluster ${clusterName})` : "removed";
+      throw wrap(`failed to start the kind cluster (${kept}; logs in ${logsDir})`, err);
+    }
+  }
+}
+
+function loadKubeConfig(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+function coreApi(kubeconfigPath: string): CoreV1Api {
+  return loadKubeConfig(kubeconfigPath).makeApiClient(CoreV1Api);
+}
+
+async function nodeReady(core: CoreV1Api, name: string): Promise<boolean> {
+  const n = await core.readNode({ name });
+  return n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+async function readyz(kubeconfigPath: string): Promise<boolean> {
+  const kc = loadKubeConfig(kubeconfigPath);
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) return false;
+  const opts: { headers?: Record<string, string>; ca?: string; cert?: string; key?: string } = {};
+  await kc.applyToHTTPSOptions(opts as never);
+  const { request } = await import("node:https");
+  return new Promise((resolve) => {
+    const req = request(`${server}/readyz`, { ...(opts as object), timeout: 2_000, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+/** Writes the admission files as the apiserver sees them (paths under ADMISSION_DIR_IN_NODE), each by write-then-rename so a restart never reads half a file. */
+async function writeAdmission(hostDir: string, profile: AdmissionProfile, backend: ClusterStartOptions["backend"]): Promise<void> {
+  for (const f of renderAdmissionFiles(profile, backend, ADMISSION_DIR_IN_NODE)) {
+    const path = join(hostDir, f.name);
+    await writeFile(`${path}.tmp`, f.content, { mode: f.mode });
+    await rename(`${path}.tmp`, path);
+  }
+}
+
+/**
+ * Removes what a detached kind lab left (for `down`): the cluster, the stub container, and the
+ * network when the lab created it and nothing else is attached. Idempotent; collects every failure.
+ */
+export async function destroyKindLab(state: LabState, o: { env?: Env; kindPath?: string; logger?: Logger } = {}): Promise<void> {
+  const logger = o.logger ?? silentLogger;
+  const errors: unknown[] = [];
+  if (state.kind) {
+    const pins = kindPins(state.k8sVersion, { env: o.env });
+    const kind = await findKind(pins.release, o.env ?? process.env, o.kindPath);
+    if (!kind.found) errors.push(new LabError(`cannot delete kind cluster ${state.kind.clusterName}: ${kind.problem}`));
+    else await run(kind.found.path, ["delete", "cluster", "--name", state.kind.clusterName]).catch((e) => errors.push(e));
+  }
+  if (state.stub?.containerId) await removeContainer(state.stub.containerId).catch((e) => errors.push(e));
+  if (state.kind?.networkCreated) {
+    const attached = await networkContainers(state.kind.networkName);
+    if (attached.length) logger.warn(`leaving docker network ${state.kind.networkName}: still used by ${attached.join(", ")}`);
+    else await removeNetwork(state.kind.networkName).catch((e) => errors.push(e));
+  }
+  if (errors.length) throw new AggregateError(errors, "failed to remove the kind lab cleanly");
+}
+

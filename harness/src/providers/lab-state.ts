@@ -1,0 +1,38 @@
+// What a running lab left on disk so a later command (`down`, `stub set`) can find it again:
+// providers keep no state in memory between commands.
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { AdmissionProfile } from "../profile/profile.ts";
+import type { ProviderName } from "./provider.ts";
+
+export const LAB_STATE_FILE = "lab-state.json";
+
+export interface LabState {
+  provider: ProviderName;
+  stateDir: string;
+  k8sVersion: string;
+  kubeconfig: string;
+  server: string;
+  profile: AdmissionProfile;
+  /** Processes of ours; `down` checks each still runs something under stateDir before stopping it. */
+  processes: { name: string; pid: number }[];
+  /** The stub backend's control endpoint. */
+  stub?: { controlUrl: string; reviewUrl: string; tokenFile: string; caFile: string; pid?: number; containerId?: string };
+  /** kind resources to delete. */
+  kind?: { clusterName: string; networkCreated: boolean; networkName: string };
+  createdAt: string;
+}
+
+export async function writeLabState(stateDir: string, state: LabState): Promise<void> {
+  const path = join(stateDir, LAB_STATE_FILE);
+  await writeFile(`${path}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
+  await rename(`${path}.tmp`, path);
+}
+
+export async function readLabState(stateDir: string): Promise<LabState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(stateDir, LAB_STATE_FILE), "utf8")) as LabState;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,105 @@
+// Command lines of the local control plane, built from documented defaults. The ImagePolicyWebhook
+// flags come from the same kubeadm patch the kind provider applies (kind/control-plane-patch.ts).
+import { imagePolicyControlPlanePatch } from "../../kind/control-plane-patch.ts";
+import { Flags } from "../../util/flags.ts";
+import type { ClusterPki } from "./cluster-pki.ts";
+
+export interface LocalLayout {
+  /** Directory holding the admission files, as the (local) apiserver sees it. */
+  admissionDir: string;
+  etcdDataDir: string;
+  auditPolicyFile: string;
+  auditLogFile: string;
+  controllerManagerKubeconfig: string;
+}
+
+export interface LocalPorts {
+  etcdClient: number;
+  etcdPeer: number;
+  apiserver: number;
+  controllerManager: number;
+}
+
+export function etcdFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPorts): string[] {
+  const client = `https://127.0.0.1:${ports.etcdClient}`;
+  const peer = `https://127.0.0.1:${ports.etcdPeer}`;
+  return new Flags()
+    .set("name", "imagepolicy-lab")
+    .set("data-dir", layout.etcdDataDir)
+    .set("listen-client-urls", client)
+    .set("advertise-client-urls", client)
+    .set("listen-peer-urls", peer)
+    .set("initial-advertise-peer-urls", peer)
+    .set("initial-cluster", `imagepolicy-lab=${peer}`)
+    // TLS everywhere, even on loopback: client certificates are required.
+    .set("cert-file", pki.files.etcdCert)
+    .set("key-file", pki.files.etcdKey)
+    .set("trusted-ca-file", pki.files.ca)
+    .set("client-cert-auth", true)
+    .set("peer-cert-file", pki.files.etcdCert)
+    .set("peer-key-file", pki.files.etcdKey)
+    .set("peer-trusted-ca-file", pki.files.ca)
+    .set("peer-client-cert-auth", true)
+    // A lab's etcd is throwaway: skip fsync-heavy work that only slows a 2-core machine.
+    .set("unsafe-no-fsync", true)
+    .set("log-level", "warn")
+    .render();
+}
+
+export function apiserverFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPorts): string[] {
+  const patch = imagePolicyControlPlanePatch(layout.admissionDir);
+  return new Flags()
+    .set("etcd-servers", `https://127.0.0.1:${ports.etcdClient}`)
+    .set("etcd-cafile", pki.files.ca)
+    .set("etcd-certfile", pki.files.etcdClientCert)
+    .set("etcd-keyfile", pki.files.etcdClientKey)
+    .set("bind-address", "127.0.0.1")
+    .set("advertise-address", "127.0.0.1")
+    .set("secure-port", ports.apiserver)
+    .set("tls-cert-file", pki.files.apiserverCert)
+    .set("tls-private-key-file", pki.files.apiserverKey)
+    .set("client-ca-file", pki.files.ca)
+    // As kubeadm runs it: Node and RBAC authorization, so workloads meet the same checks as in kind.
+    .set("authorization-mode", "Node,RBAC")
+    .set("service-account-issuer", "https://kubernetes.default.svc.cluster.local")
+    .set("service-account-key-file", pki.files.serviceAccountPub)
+    .set("service-account-signing-key-file", pki.files.serviceAccountKey)
+    .set("service-cluster-ip-range", "10.96.0.0/16")
+    // An audit log makes the plugin's audit annotations (failed-open, backend annotations) observable.
+    .set("audit-policy-file", layout.auditPolicyFile)
+    .set("audit-log-path", layout.auditLogFile)
+    .set("audit-log-format", "json")
+    .set("profiling", false)
+    .setAll(patch.extraArgs, ["enable-admission-plugins"])
+    .render();
+}
+
+export function controllerManagerFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPorts): string[] {
+  return new Flags()
+    .set("kubeconfig", layout.controllerManagerKubeconfig)
+    .set("authentication-kubeconfig", layout.controllerManagerKubeconfig)
+    .set("authorization-kubeconfig", layout.controllerManagerKubeconfig)
+    .set("bind-address", "127.0.0.1")
+    .set("secure-port", ports.controllerManager)
+    // As kubeadm: each controller uses its own ServiceAccount credentials.
+    .set("use-service-account-credentials", true)
+    .set("service-account-private-key-file", pki.files.serviceAccountKey)
+    .set("root-ca-file", pki.files.ca)
+    // One controller-manager per lab: leader election would only delay its start by seconds.
+    .set("leader-elect", false)
+    .set("controllers", "*,-nodeipam,-nodelifecycle,-service-lb-controller,-cloud-node-lifecycle,-persistentvolume-binder,-attachdetach")
+    .render();
+}
+
+/** Audit policy: Metadata for pod writes (where the plugin's annotations appear), nothing else. */
+export const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  resources:
+  - group: ""
+    resources: ["pods", "pods/ephemeralcontainers"]
+  verbs: ["create", "update", "patch"]
+- level: None
+`;

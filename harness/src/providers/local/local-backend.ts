@@ -1,0 +1,96 @@
+// The stub backend for the local provider, on loopback: in this process for runs and tests, or as
+// a detached child process for `up`, so it outlives the command like the control plane does.
+import { existsSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startStub } from "../../../../webhook-stub/src/server.ts";
+import { StubClient } from "../../../../webhook-stub/src/stub-client.ts";
+import { processCleanup, type CleanupRegistry } from "../../util/cleanup.ts";
+import { ManagedProcess } from "../../util/managed-process.ts";
+import { task } from "../../util/logger.ts";
+import { waitFor } from "../../util/wait.ts";
+import { writeBackendPki } from "../common/backend-pki.ts";
+import type { BackendStartOptions, StartedBackend } from "../provider.ts";
+
+const REPO_ROOT = resolve(fileURLToPath(new URL("../../../../", import.meta.url)));
+/** How the apiserver reaches the stub: loopback by IP (the serving certificate carries it). */
+const HOSTS = ["127.0.0.1", "localhost"];
+
+export async function startLocalBackend(o: BackendStartOptions, cleanup: CleanupRegistry = processCleanup): Promise<StartedBackend> {
+  return task(o.progress, "start stub backend", async () => {
+    const pki = await writeBackendPki(o.stateDir, HOSTS, Boolean(o.mtls));
+    const endpointFor = (url: string) => ({ url, caPem: pki.caPem, client: pki.apiserverClient });
+    if (!o.detached) {
+      const stub = await startStub({
+        tls: { certPem: pki.serving.certPem, keyPem: pki.serving.keyPem, clientCaPem: o.mtls ? pki.caPem : undefined },
+        controlToken: pki.token,
+        policy: o.policy,
+        fault: o.fault,
+      });
+      const unregister = cleanup.add("stub backend", () => stub.stop());
+      const stop = async () => {
+        unregister();
+        await stub.stop();
+      };
+      return {
+        endpoint: endpointFor(stub.reviewUrl),
+        control: stub.control,
+        controlUrl: stub.controlUrl,
+        tokenFile: pki.files.token,
+        caFile: pki.files.ca,
+        stop,
+        [Symbol.asyncDispose]: stop,
+      };
+    }
+    // Detached: the same stub through `webhook-stub/src/main.ts serve`, configured by a file.
+    const configFile = join(pki.dir, "stub-config.json");
+    const readyFile = join(pki.dir, "ready.json");
+    await rm(readyFile, { force: true });
+    if (o.policy) await writeFile(join(pki.dir, "policy.json"), JSON.stringify(o.policy), { mode: 0o600 });
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        host: "127.0.0.1",
+        port: 0,
+        controlHost: "127.0.0.1",
+        controlPort: 0,
+        certFile: pki.files.cert,
+        keyFile: pki.files.key,
+        clientCaFile: o.mtls ? pki.files.ca : undefined,
+        tokenFile: pki.files.token,
+        policyJsonFile: o.policy ? join(pki.dir, "policy.json") : undefined,
+        fault: o.fault,
+      }),
+      { mode: 0o600 },
+    );
+    const node = process.execPath;
+    const proc = await ManagedProcess.start({
+      name: "stub",
+      command: node,
+      args: [join(REPO_ROOT, "bin/run-ts.mjs"), join(REPO_ROOT, "webhook-stub/src/main.ts"), "serve", "--config", configFile, "--ready-file", readyFile],
+      logFile: join(o.stateDir, "logs", "stub.log"),
+      detached: true,
+      cwd: REPO_ROOT,
+    });
+    const ready = await waitFor(
+      "stub backend ready file",
+      async () => {
+        await proc.assertRunning();
+        return existsSync(readyFile) ? (JSON.parse(await readFile(readyFile, "utf8")) as { reviewUrl: string; controlUrl: string }) : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50, signal: o.signal },
+    );
+    const stop = () => proc.stop();
+    return {
+      endpoint: endpointFor(ready.reviewUrl),
+      control: new StubClient({ controlUrl: ready.controlUrl, token: pki.token, caPem: pki.caPem }),
+      controlUrl: ready.controlUrl,
+      tokenFile: pki.files.token,
+      caFile: pki.files.ca,
+      pid: proc.pid,
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  });
+}

@@ -1,0 +1,239 @@
+// The `local` provider: a real etcd, kube-apiserver and kube-controller-manager as processes on
+// loopback, for machines without Docker. Start is transactional: a failure stops what was started
+// and removes every key unless `retain` is set.
+import { mkdir, rm, writeFile, readdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { renderAdmissionFiles } from "../../admission/render.ts";
+import { resolveBinaries as defaultResolveBinaries } from "../../binaries/index.ts";
+import type { ControlPlaneBinaries } from "../../binaries/index.ts";
+import type { AdmissionProfile } from "../../profile/profile.ts";
+import { processCleanup, type CleanupRegistry } from "../../util/cleanup.ts";
+import { wrap } from "../../util/errors.ts";
+import { httpsGet } from "../../util/https-get.ts";
+import { renderKubeconfig } from "../../util/kubeconfig.ts";
+import { silentLogger, task } from "../../util/logger.ts";
+import { ManagedProcess, tailFile } from "../../util/managed-process.ts";
+import { freePort } from "../../util/ports.ts";
+import { waitFor } from "../../util/wait.ts";
+import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, StartedBackend, StartedCluster } from "../provider.ts";
+import { startLocalBackend } from "./local-backend.ts";
+import { writeLabState, type LabState } from "../lab-state.ts";
+import { writeClusterPki, type ClusterPki } from "./cluster-pki.ts";
+import { apiserverFlags, AUDIT_POLICY, controllerManagerFlags, etcdFlags, type LocalLayout, type LocalPorts } from "./component-flags.ts";
+
+export interface LocalProviderOptions {
+  resolveBinaries?: typeof defaultResolveBinaries;
+  cleanup?: CleanupRegistry;
+  /** Budget for each component to become ready. Default 60 s (a cold 2-core machine needs ~5 s). */
+  readyTimeoutMs?: number;
+}
+
+const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager"] as const;
+
+export class LocalProvider implements ClusterProvider {
+  readonly name = "local" as const;
+  constructor(private readonly options: LocalProviderOptions = {}) {}
+
+  async preflight(): Promise<PreflightResult> {
+    if (process.platform !== "linux" && process.platform !== "darwin") {
+      return { usable: false, reasons: [`the local provider runs on Linux or macOS, not ${process.platform}`] };
+    }
+    return { usable: true, reasons: [], detail: "real etcd, kube-apiserver and kube-controller-manager processes on loopback" };
+  }
+
+  startBackend(o: BackendStartOptions): Promise<StartedBackend> {
+    return startLocalBackend(o, this.options.cleanup ?? processCleanup);
+  }
+
+  async start(o: ClusterStartOptions): Promise<StartedCluster> {
+    const stateDir = resolve(o.stateDir);
+    const logger = o.logger ?? silentLogger;
+    const cleanup = this.options.cleanup ?? processCleanup;
+    const budget = this.options.readyTimeoutMs ?? 60_000;
+    const layout: LocalLayout = {
+      admissionDir: join(stateDir, "admission"),
+      etcdDataDir: join(stateDir, "etcd-data"),
+      auditPolicyFile: join(stateDir, "audit-policy.yaml"),
+      auditLogFile: join(stateDir, "logs", "audit.log"),
+      controllerManagerKubeconfig: join(stateDir, "pki", "controller-manager.kubeconfig"),
+    };
+    const logsDir = join(stateDir, "logs");
+    const started: ManagedProcess[] = [];
+    const unregister = cleanup.add(`local cluster ${stateDir}`, () => teardown());
+    let stopped = false;
+
+    const teardown = async (keepFiles = false) => {
+      if (stopped) return;
+      stopped = true;
+      unregister();
+      for (const p of [...started].reverse()) await p.stop();
+      if (!keepFiles) await removeSecrets(stateDir);
+    };
+
+    try {
+      await mkdir(logsDir, { recursive: true, mode: 0o700 });
+      await mkdir(layout.admissionDir, { recursive: true, mode: 0o700 });
+      const binaries = await (this.options.resolveBinaries ?? defaultResolveBinaries)({
+        k8sVersion: o.k8sVersion,
+        progress: o.progress,
+        logger,
+        signal: o.signal,
+      });
+      const ports: LocalPorts = {
+        etcdClient: await freePort(),
+        etcdPeer: await freePort(),
+        apiserver: await freePort(),
+        controllerManager: await freePort(),
+      };
+      const server = `https://127.0.0.1:${ports.apiserver}`;
+      const pki = await task(o.progress, "generate certificates", () => writeClusterPki(join(stateDir, "pki")));
+      await writeAdmission(layout.admissionDir, o.profile, o.backend);
+      await writeFile(layout.auditPolicyFile, AUDIT_POLICY, { mode: 0o644 });
+      await writeFile(
+        layout.controllerManagerKubeconfig,
+        renderKubeconfig({ name: "imagepolicy-lab", server, caPem: pki.caPem, client: { certFile: pki.files.controllerManagerCert, keyFile: pki.files.controllerManagerKey } }),
+        { mode: 0o600 },
+      );
+      const kubeconfigPath = join(stateDir, "kubeconfig");
+      await writeFile(kubeconfigPath, renderKubeconfig({ name: "imagepolicy-lab", server, caPem: pki.caPem, client: pki.admin }), { mode: 0o600 });
+
+      const startComponent = async (name: (typeof COMPONENTS)[number], command: string, args: string[]) => {
+        const p = await ManagedProcess.start({ name, command, args, logFile: join(logsDir, `${name}.log`), detached: o.detached, cwd: stateDir });
+        started.push(p);
+        return p;
+      };
+      const abortIfExited = (p: ManagedProcess) => async () => p.assertRunning();
+
+      const etcd = await task(o.progress, "start etcd", async () => {
+        const p = await startComponent("etcd", binaries.etcd, etcdFlags(pki, layout, ports));
+        await waitReady(`etcd on https://127.0.0.1:${ports.etcdClient}`, p, budget, o.signal, async () => {
+          const r = await httpsGet(`https://127.0.0.1:${ports.etcdClient}/health`, { caPem: pki.caPem, certPem: await pem(pki.files.etcdClientCert), keyPem: await pem(pki.files.etcdClientKey) });
+          return r.status === 200 ? true : undefined;
+        });
+        return p;
+      });
+      void abortIfExited;
+
+      const apiserverArgs = apiserverFlags(pki, layout, ports);
+      const startApiserver = () =>
+        task(o.progress, "start kube-apiserver", async () => {
+          const p = await startComponent("kube-apiserver", binaries.kubeApiserver, apiserverArgs);
+          await waitApiserver(p, server, pki, budget, o.signal);
+          return p;
+        });
+      let apiserver = await startApiserver();
+
+      const kcm = await task(o.progress, "start kube-controller-manager", async () => {
+        const p = await startComponent("kube-controller-manager", binaries.kubeControllerManager, controllerManagerFlags(pki, layout, ports));
+        // Pods need the `default` ServiceAccount, which only the controller-manager creates (behavior spec §15).
+        await waitReady("the default ServiceAccount (created by kube-controller-manager)", p, budget, o.signal, async () => {
+          const r = await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, { caPem: pki.caPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem });
+          return r.status === 200 ? true : undefined;
+        });
+        return p;
+      });
+
+      const state: LabState = {
+        provider: "local",
+        stateDir,
+        k8sVersion: o.k8sVersion,
+        kubeconfig: kubeconfigPath,
+        server,
+        processes: [etcd, apiserver, kcm].map((p) => ({ name: p.spec.name, pid: p.pid })),
+        profile: o.profile,
+        createdAt: new Date().toISOString(),
+      };
+      await writeLabState(stateDir, state);
+
+      let profile = o.profile;
+      const cluster: StartedCluster = {
+        provider: "local",
+        stateDir,
+        kubeconfigPath,
+        capabilities: { auditLog: true, controllers: true },
+        get profile() {
+          return profile;
+        },
+        applyProfile: async (next: AdmissionProfile): Promise<ProfileSwitch> => {
+          const t0 = performance.now();
+          await writeAdmission(layout.admissionDir, next, o.backend);
+          await apiserver.stop();
+          started.splice(started.indexOf(apiserver), 1);
+          apiserver = await startApiserver();
+          // Keep the controller-manager last so teardown order stays kcm, apiserver, etcd.
+          started.splice(started.indexOf(kcm), 1);
+          started.push(kcm);
+          profile = next;
+          state.profile = next;
+          state.processes = [etcd, apiserver, kcm].map((p) => ({ name: p.spec.name, pid: p.pid }));
+          await writeLabState(stateDir, state);
+          return { elapsedMs: performance.now() - t0 };
+        },
+        logs: (component, tailLines = 200) =>
+          tailFile(component === "audit" ? layout.auditLogFile : join(logsDir, `${component}.log`), tailLines),
+        stop: () => teardown(),
+        [Symbol.asyncDispose]: () => teardown(),
+      };
+      if (o.detached) unregister();
+      return cluster;
+    } catch (err) {
+      if (o.retain) {
+        logger.warn(`keeping the failed cluster's processes and files in ${stateDir} (--retain)`);
+        unregister();
+      } else {
+        await teardown().catch((e) => logger.warn(`cleanup after failed start: ${(e as Error).message}`));
+      }
+      throw wrap("failed to start the local control plane", err);
+    }
+  }
+}
+
+async function pem(file: string): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  return readFile(file, "utf8");
+}
+
+async function writeAdmission(dir: string, profile: AdmissionProfile, backend: ClusterStartOptions["backend"]): Promise<void> {
+  for (const f of renderAdmissionFiles(profile, backend, dir)) {
+    const path = join(dir, f.name);
+    // Write then rename, so an apiserver never reads a half-written file.
+    await writeFile(`${path}.tmp`, f.content, { mode: f.mode });
+    const { rename } = await import("node:fs/promises");
+    await rename(`${path}.tmp`, path);
+  }
+}
+
+async function waitReady(target: string, p: ManagedProcess, budgetMs: number, signal: AbortSignal | undefined, check: () => Promise<true | undefined>): Promise<void> {
+  await waitFor(
+    target,
+    async () => {
+      await p.assertRunning();
+      return check();
+    },
+    { timeoutMs: budgetMs, intervalMs: 50, signal },
+  ).catch(async (err) => {
+    // A process that exited is the better explanation than a timeout.
+    await p.assertRunning();
+    throw err;
+  });
+}
+
+async function waitApiserver(p: ManagedProcess, server: string, pki: ClusterPki, budgetMs: number, signal?: AbortSignal): Promise<void> {
+  await waitReady(`kube-apiserver ${server}/readyz`, p, budgetMs, signal, async () => {
+    const r = await httpsGet(`${server}/readyz`, { caPem: pki.caPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem });
+    return r.status === 200 ? true : undefined;
+  });
+}
+
+/** Removes keys, certificates, kubeconfigs, admission files and etcd data; keeps logs/ for debugging. */
+export async function removeSecrets(stateDir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(stateDir);
+  } catch {
+    return;
+  }
+  await Promise.all(entries.filter((e) => e !== "logs").map((e) => rm(join(stateDir, e), { recursive: true, force: true })));
+}
+
+export type { ControlPlaneBinaries };

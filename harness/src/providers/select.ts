@@ -1,0 +1,58 @@
+// Chooses the cluster provider: an explicit name wins; `auto` takes kind when Docker, the right kind
+// binary and the pinned node image are all usable here, else the local processes, and always says why.
+// Nothing falls back silently: an explicit `kind` that cannot run is returned with its reasons.
+import type { ClusterProvider, PreflightResult } from "./provider.ts";
+import { KindProvider, type KindProviderOptions } from "./kind/kind-provider.ts";
+import { LocalProvider, type LocalProviderOptions } from "./local/local-provider.ts";
+
+export type ProviderChoice = "local" | "kind" | "auto";
+
+export interface ProviderSelection {
+  provider: ClusterProvider;
+  /** One sentence for the user, e.g. "auto: kind is not usable here (…), so the local provider runs the control plane as processes." */
+  why: string;
+  /** The preflight of the chosen provider (and of kind when auto fell back to local). */
+  preflight: PreflightResult;
+  kindPreflight?: PreflightResult;
+}
+
+export interface SelectOptions {
+  kind?: KindProviderOptions;
+  local?: LocalProviderOptions;
+  /** For tests: build the providers yourself. */
+  make?: { kind?: () => ClusterProvider; local?: () => ClusterProvider };
+}
+
+/** Returns the provider for `choice` and a sentence saying why; the caller decides what to do with an unusable one. */
+export async function selectProvider(choice: ProviderChoice, o: SelectOptions = {}): Promise<ProviderSelection> {
+  const kind = o.make?.kind ?? (() => new KindProvider(o.kind));
+  const local = o.make?.local ?? (() => new LocalProvider(o.local));
+  if (choice === "local") {
+    const provider = local();
+    return { provider, preflight: await provider.preflight(), why: "local provider chosen explicitly (--provider local): etcd, kube-apiserver and kube-controller-manager run as processes on loopback." };
+  }
+  if (choice === "kind") {
+    const provider = kind();
+    const preflight = await provider.preflight();
+    return {
+      provider,
+      preflight,
+      why: preflight.usable
+        ? `kind provider chosen explicitly (--provider kind): ${preflight.detail ?? "docker and kind are usable"}.`
+        : `kind provider chosen explicitly (--provider kind), but it is not usable here: ${preflight.reasons.join("; ")}.`,
+    };
+  }
+  const k = kind();
+  const kindPreflight = await k.preflight();
+  if (kindPreflight.usable) {
+    return { provider: k, preflight: kindPreflight, kindPreflight, why: `auto: kind is usable (${kindPreflight.detail ?? "docker, kind and the node image are present"}), so the lab runs in a kind cluster.` };
+  }
+  const l = local();
+  const preflight = await l.preflight();
+  return {
+    provider: l,
+    preflight,
+    kindPreflight,
+    why: `auto: kind is not usable here (${kindPreflight.reasons.join("; ")}), so the local provider runs the control plane as processes on loopback.`,
+  };
+}

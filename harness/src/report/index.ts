@@ -1,0 +1,7 @@
+// Reports of a conformance run, all rendered from a RunReport (scenario/result.ts) and nothing else.
+export { liveReporter, renderSummaryTable, type LiveReporterOptions, type SummaryTableOptions } from "./terminal.ts";
+export { renderJUnit } from "./junit.ts";
+export { renderJson, REPORT_SCHEMA_VERSION, type JsonReport } from "./json.ts";
+export { renderHtml, escapeHtml } from "./html.ts";
+export { writeReports, REPORT_FILES } from "./write-reports.ts";
+export { summarize, formatMs, profileLabel, totalsText, type Summary } from "./format.ts";

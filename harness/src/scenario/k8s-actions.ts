@@ -1,0 +1,105 @@
+// The Kubernetes requests scenarios make, through @kubernetes/client-node. Each returns the API's
+// answer as data (code, allowed, message), never throws for an admission denial.
+import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+
+export interface ApiOutcome {
+  code: number;
+  allowed: boolean;
+  message?: string;
+  durationMs: number;
+}
+
+export class K8s {
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly batch: BatchV1Api;
+  constructor(kc: KubeConfig) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.batch = kc.makeApiClient(BatchV1Api);
+  }
+
+  /** Runs one API call and turns an ApiException into an outcome; other errors propagate. */
+  async outcome(fn: () => Promise<unknown>): Promise<ApiOutcome> {
+    const t0 = performance.now();
+    try {
+      await fn();
+      return { code: 201, allowed: true, durationMs: performance.now() - t0 };
+    } catch (err) {
+      const durationMs = performance.now() - t0;
+      if (err instanceof ApiException) return { code: err.code, allowed: false, message: statusMessage(err.body), durationMs };
+      throw err;
+    }
+  }
+
+  async ensureNamespace(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.core.createNamespace({ body: { metadata: { name, labels } } });
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 409)) throw err;
+    }
+  }
+
+  async hasDefaultServiceAccount(namespace: string): Promise<boolean> {
+    try {
+      await this.core.readNamespacedServiceAccount({ name: "default", namespace });
+      return true;
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return false;
+      throw err;
+    }
+  }
+
+  async deleteNamespace(name: string): Promise<void> {
+    try {
+      await this.core.deleteNamespace({ name });
+    } catch {
+      /* best effort: namespaces are unique per run */
+    }
+  }
+
+  async readPod(namespace: string, name: string): Promise<V1Pod> {
+    return this.core.readNamespacedPod({ name, namespace });
+  }
+}
+
+/** The `message` of a Status body (client-node keeps the raw text). */
+export function statusMessage(body: unknown): string {
+  if (typeof body !== "string") return JSON.stringify(body);
+  try {
+    const parsed = JSON.parse(body) as { message?: string };
+    return parsed.message ?? body;
+  } catch {
+    return body;
+  }
+}
+
+export function podManifest(o: {
+  name?: string;
+  generateName?: string;
+  images: string[];
+  initImages?: string[];
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  ownerReference?: boolean;
+}): V1Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: o.name,
+      generateName: o.generateName,
+      annotations: o.annotations,
+      labels: o.labels,
+      ownerReferences: o.ownerReference
+        ? [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "owner", uid: "00000000-0000-0000-0000-000000000001", controller: true }]
+        : undefined,
+    },
+    spec: {
+      containers: o.images.map((image, i) => ({ name: `c${i}`, image })),
+      initContainers: o.initImages?.map((image, i) => ({ name: `init${i}`, image })),
+      // No scheduler runs in the local lab; nothing here needs the pod to start.
+      terminationGracePeriodSeconds: 0,
+    },
+  };
+}

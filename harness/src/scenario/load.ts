@@ -1,0 +1,107 @@
+// Loads scenario files: parse (YAML with positions), validate (schema per step), default and check
+// cross-field rules. Every problem names file, line and field; nothing runs when a file is invalid.
+import { readdir, stat } from "node:fs/promises";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { lintProfile } from "../profile/profile.ts";
+import { ConfigError, type ConfigIssue } from "../util/errors.ts";
+import { readYamlSource, zodIssues, type YamlSource } from "../util/yaml-source.ts";
+import { scenarioSchema, STEP_ACTIONS, stepSchemas, type ScenarioDoc, type StepDoc } from "./schema.ts";
+
+export interface LoadedScenario {
+  file: string;
+  doc: ScenarioDoc;
+}
+
+/** The catalog shipped with the project. */
+export const CATALOG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../scenarios");
+
+export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
+  const src = await readYamlSource(file);
+  const issues = validateScenario(src);
+  if (issues.length) throw new ConfigError(issues, `invalid scenario ${file}`);
+  return { file, doc: src.value as ScenarioDoc };
+}
+
+export function validateScenario(src: YamlSource): ConfigIssue[] {
+  const top = scenarioSchema.safeParse(src.value);
+  if (!top.success) return zodIssues(src, top.error);
+  const issues: ConfigIssue[] = [];
+  const doc = top.data;
+  const marks = new Set<string>();
+  doc.steps.forEach((raw, i) => {
+    const at = (path: PropertyKey[], message: string) =>
+      issues.push({ file: src.file, line: src.lineOf(["steps", i, ...path]), path: ["steps", i, ...path].map(String).join("."), message });
+    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return at([], "a step must be a mapping with one action");
+    const actions = STEP_ACTIONS.filter((a) => a in raw);
+    if (actions.length !== 1) {
+      return at([], `a step needs exactly one action (${STEP_ACTIONS.join(", ")}), found ${actions.length ? actions.join(", ") : "none"}`);
+    }
+    const action = actions[0]!;
+    const parsed = stepSchemas[action].safeParse(raw);
+    if (!parsed.success) {
+      for (const issue of zodIssues({ file: src.file, lineOf: (p) => src.lineOf(["steps", i, ...p]) }, parsed.error)) {
+        issues.push({ ...issue, path: `steps.${i}${issue.path ? `.${issue.path}` : ""}` });
+      }
+      return;
+    }
+    const step = parsed.data as StepDoc;
+    for (const ref of [step.expect?.backendCallsSince?.mark, step.expect?.sinceMarkMs?.mark]) {
+      if (ref !== undefined && !marks.has(ref) && ref !== step.mark) at(["expect"], `mark "${ref}" is not set by this or an earlier step`);
+    }
+    if (step.mark) marks.add(step.mark);
+    if (step.repeat && !step.expect) at(["repeat"], "repeat needs expectations to wait for");
+    if ("wait" in step && step.expect) at(["expect"], "a wait step has nothing to check");
+  });
+  if (doc.profile) {
+    const lint = lintProfile(doc.profile, { file: src.file, basePath: "profile", lineOf: (p) => src.lineOf(["profile", ...p]) });
+    issues.push(...lint.errors);
+  }
+  return issues;
+}
+
+/** Resolves CLI arguments: files, directories, or names from the catalog. Empty = whole catalog. */
+export async function resolveScenarioArgs(args: string[], catalogDir = CATALOG_DIR): Promise<string[]> {
+  if (!args.length) return listYaml(catalogDir);
+  const files: string[] = [];
+  for (const arg of args) {
+    const st = await stat(arg).catch(() => undefined);
+    if (st?.isDirectory()) files.push(...(await listYaml(arg)));
+    else if (st?.isFile()) files.push(resolve(arg));
+    else {
+      const candidate = join(catalogDir, `${arg}.yaml`);
+      if (await stat(candidate).catch(() => undefined)) files.push(candidate);
+      else {
+        const known = (await listYaml(catalogDir)).map((f) => basename(f, extname(f)));
+        throw new ConfigError([{ file: arg, path: "", message: `no such file, and no catalog scenario of that name (known: ${known.join(", ")})` }], "unknown scenario");
+      }
+    }
+  }
+  return files;
+}
+
+async function listYaml(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => resolve(dir, f));
+}
+
+/** Loads every file; collects all problems of all files into one ConfigError. */
+export async function loadScenarios(files: string[]): Promise<LoadedScenario[]> {
+  const loaded: LoadedScenario[] = [];
+  const issues: ConfigIssue[] = [];
+  for (const f of files) {
+    try {
+      loaded.push(await loadScenarioFile(f));
+    } catch (err) {
+      if (err instanceof ConfigError) issues.push(...err.issues);
+      else throw err;
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const s of loaded) {
+    const prev = seen.get(s.doc.name);
+    if (prev) issues.push({ file: s.file, path: "name", message: `scenario name "${s.doc.name}" is also used by ${prev}` });
+    seen.set(s.doc.name, s.file);
+  }
+  if (issues.length) throw new ConfigError(issues, "invalid scenarios");
+  return loaded;
+}

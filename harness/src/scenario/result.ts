@@ -1,0 +1,80 @@
+// What a run produced: a verdict per scenario and the evidence behind it, per step. Reports
+// (terminal, JUnit, JSON, HTML) are rendered from this and nothing else.
+import type { JournalEntry } from "../../webhook-stub/src/types.ts";
+import type { AdmissionProfile } from "../profile/profile.ts";
+
+export type Verdict = "pass" | "fail" | "error" | "skipped";
+
+/** One expectation and what was observed. */
+export interface CheckResult {
+  what: string;
+  expected: string;
+  observed: string;
+  ok: boolean;
+}
+
+export interface StepResult {
+  index: number;
+  /** The step's name, or a generated description such as "createPod p2 [nginx:1.25]". */
+  name: string;
+  action: string;
+  request?: { kind: string; name?: string; namespace: string; images?: string[]; dryRun?: boolean };
+  response?: { code: number; allowed: boolean; message?: string };
+  /** Reviews the backend received during the step (all attempts of a repeat). */
+  journal: JournalEntry[];
+  checks: CheckResult[];
+  /** Times the step was played (1 unless `repeat`). */
+  attempts: number;
+  startedAtMs: number;
+  durationMs: number;
+  /** Time spent waiting on purpose (wait steps, repeat loops, retry backoffs, timeouts). */
+  unavoidableWaitMs: number;
+  verdict: Verdict;
+  error?: string;
+}
+
+export interface ScenarioResult {
+  name: string;
+  file: string;
+  description: string;
+  specRef?: string;
+  profile: AdmissionProfile;
+  namespace: string;
+  verdict: Verdict;
+  /** Why it was skipped or errored. */
+  reason?: string;
+  durationMs: number;
+  unavoidableWaitMs: number;
+  steps: StepResult[];
+}
+
+export interface RunReport {
+  tool: { name: "imagepolicy-lab"; version: string };
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  provider: string;
+  k8sVersion: string;
+  /** Time to bring the lab up (0 when it was already running). */
+  labStartMs: number;
+  profileSwitches: { profile: AdmissionProfile; elapsedMs: number }[];
+  scenarios: ScenarioResult[];
+  totals: Record<Verdict, number>;
+  /** Sum of waits that cannot be avoided (TTL expiries, retry backoffs, timeouts, apiserver restarts). */
+  unavoidableWaitMs: number;
+  /** Set when the lab itself could not run. */
+  labError?: string;
+}
+
+export function totals(scenarios: ScenarioResult[]): Record<Verdict, number> {
+  const t: Record<Verdict, number> = { pass: 0, fail: 0, error: 0, skipped: 0 };
+  for (const s of scenarios) t[s.verdict]++;
+  return t;
+}
+
+/** Exit code for a run: 0 all pass, 1 some behavior differs, 2 the lab could not run. */
+export function exitCodeFor(report: RunReport): 0 | 1 | 2 {
+  if (report.labError || report.totals.error > 0) return 2;
+  if (report.totals.fail > 0) return 1;
+  return 0;
+}

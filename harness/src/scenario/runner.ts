@@ -1,0 +1,387 @@
+// Plays scenarios against a running lab: groups them by admission profile so the apiserver
+// restarts as rarely as possible, gives each scenario its own namespace and journal marks, and
+// records evidence for every step.
+import { randomBytes } from "node:crypto";
+import { dirname, resolve } from "node:path";
+import type { JournalEntry, StubControl, StubPolicy } from "../../webhook-stub/src/types.ts";
+import type { StartedLab } from "../lab/lab.ts";
+import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
+import { sleep } from "../util/wait.ts";
+import { evaluate, matches, substitute, type Observation } from "./checks.ts";
+import { K8s, podManifest, type ApiOutcome } from "./k8s-actions.ts";
+import type { LoadedScenario } from "./load.ts";
+import { totals, type RunReport, type ScenarioResult, type StepResult, type Verdict } from "./result.ts";
+import type { BackendDoc, ScenarioDoc, StepDoc } from "./schema.ts";
+import { DEFAULT_POLICY, policyFromDoc } from "./backend-state.ts";
+
+export type RunEvent =
+  | { type: "profile"; profile: AdmissionProfile; elapsedMs: number }
+  | { type: "scenario-start"; name: string; index: number; total: number }
+  | { type: "step"; scenario: string; step: StepResult }
+  | { type: "scenario-end"; result: ScenarioResult; index: number; total: number };
+
+export interface RunOptions {
+  lab: StartedLab;
+  scenarios: LoadedScenario[];
+  onEvent?: (e: RunEvent) => void;
+  signal?: AbortSignal;
+  /** Time it took to start the lab, for the report. */
+  labStartMs?: number;
+  version?: string;
+}
+
+/** Scenario profile with lab defaults filled in. */
+export function scenarioProfile(doc: ScenarioDoc): AdmissionProfile {
+  return resolveProfile({ ...DEFAULT_PROFILE, ...doc.profile });
+}
+
+/** Orders scenarios so each profile is applied once, starting with the lab's current one. */
+export function planByProfile(scenarios: LoadedScenario[], current?: AdmissionProfile): { profile: AdmissionProfile; scenarios: LoadedScenario[] }[] {
+  const groups = new Map<string, { profile: AdmissionProfile; scenarios: LoadedScenario[] }>();
+  for (const s of scenarios) {
+    const p = scenarioProfile(s.doc);
+    const key = profileKey(p);
+    if (!groups.has(key)) groups.set(key, { profile: p, scenarios: [] });
+    groups.get(key)!.scenarios.push(s);
+  }
+  const list = [...groups.values()];
+  if (current) {
+    const i = list.findIndex((g) => profileKey(g.profile) === profileKey(current));
+    if (i > 0) list.unshift(...list.splice(i, 1));
+  }
+  return list;
+}
+
+export async function runScenarios(o: RunOptions): Promise<RunReport> {
+  const { lab } = o;
+  const started = new Date();
+  const t0 = performance.now();
+  const k8s = new K8s(lab.kubeConfig());
+  const stub = lab.stub;
+  const results: ScenarioResult[] = [];
+  const profileSwitches: RunReport["profileSwitches"] = [];
+  const plan = planByProfile(o.scenarios, lab.profile);
+  const total = o.scenarios.length;
+  let index = 0;
+  for (const group of plan) {
+    if (profileKey(group.profile) !== profileKey(lab.profile)) {
+      const sw = await lab.applyProfile(group.profile);
+      profileSwitches.push({ profile: group.profile, elapsedMs: sw.elapsedMs });
+      o.onEvent?.({ type: "profile", profile: group.profile, elapsedMs: sw.elapsedMs });
+    }
+    for (const s of group.scenarios) {
+      o.signal?.throwIfAborted();
+      o.onEvent?.({ type: "scenario-start", name: s.doc.name, index, total });
+      const result = await runOne(s, { lab, k8s, stub, onStep: (step) => o.onEvent?.({ type: "step", scenario: s.doc.name, step }), signal: o.signal });
+      results.push(result);
+      o.onEvent?.({ type: "scenario-end", result, index, total });
+      index++;
+    }
+  }
+  const durationMs = performance.now() - t0;
+  const restarts = profileSwitches.reduce((a, p) => a + p.elapsedMs, 0);
+  return {
+    tool: { name: "imagepolicy-lab", version: o.version ?? "0.0.0" },
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationMs,
+    provider: lab.provider.name,
+    k8sVersion: lab.k8sVersion,
+    labStartMs: o.labStartMs ?? 0,
+    profileSwitches,
+    scenarios: results,
+    totals: totals(results),
+    unavoidableWaitMs: restarts + results.reduce((a, r) => a + r.unavoidableWaitMs, 0),
+  };
+}
+
+interface Ctx {
+  lab: StartedLab;
+  k8s: K8s;
+  stub?: StubControl;
+  onStep: (s: StepResult) => void;
+  signal?: AbortSignal;
+}
+
+interface Mark {
+  seq: number;
+  atMs: number;
+}
+
+async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
+  const doc = s.doc;
+  const t0 = performance.now();
+  const ns = `ipl-${doc.name}`.slice(0, 44).replace(/-+$/, "") + `-${randomBytes(2).toString("hex")}`;
+  const base: Omit<ScenarioResult, "verdict" | "durationMs" | "steps" | "unavoidableWaitMs"> = {
+    name: doc.name,
+    file: s.file,
+    description: doc.description.trim(),
+    specRef: doc.specRef,
+    profile: scenarioProfile(doc),
+    namespace: ns,
+  };
+  const caps = ctx.lab.cluster.capabilities ?? {};
+  const missing = (doc.requires ?? []).filter((r) => !caps[r]);
+  if (missing.length) {
+    return { ...base, verdict: "skipped", reason: `the ${ctx.lab.provider.name} provider cannot show ${missing.join(", ")}`, durationMs: 0, unavoidableWaitMs: 0, steps: [] };
+  }
+  if (!ctx.stub && (doc.backend || doc.steps.some((st) => "setBackend" in st))) {
+    return { ...base, verdict: "skipped", reason: "needs the stub backend (an external backend is in use)", durationMs: 0, unavoidableWaitMs: 0, steps: [] };
+  }
+  const steps: StepResult[] = [];
+  const namespaces = [ns, ...(doc.namespaces ?? []).map((n) => `${ns}-${n}`)];
+  try {
+    await Promise.all(namespaces.map((n) => ctx.k8s.ensureNamespace(n, { "imagepolicy-lab.dev/scenario": doc.name })));
+    for (const n of namespaces) await waitForServiceAccount(ctx.k8s, n);
+    if (ctx.stub) await applyBackend(ctx.stub, doc.backend ?? {}, s.file, ns, true);
+    const marks = new Map<string, Mark>();
+    for (const [i, step] of doc.steps.entries()) {
+      ctx.signal?.throwIfAborted();
+      const r = await runStep(step, i, { ...ctx, ns, file: s.file, marks });
+      steps.push(r);
+      ctx.onStep(r);
+    }
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    return { ...base, verdict: "error", reason: msg, durationMs: performance.now() - t0, unavoidableWaitMs: sumWait(steps), steps };
+  } finally {
+    // Deleting is asynchronous in the apiserver; nothing waits for it.
+    for (const n of namespaces) void ctx.k8s.deleteNamespace(n);
+  }
+  const verdict: Verdict = steps.some((x) => x.verdict === "error") ? "error" : steps.some((x) => x.verdict === "fail") ? "fail" : "pass";
+  return { ...base, verdict, durationMs: performance.now() - t0, unavoidableWaitMs: sumWait(steps), steps };
+}
+
+const sumWait = (steps: StepResult[]) => steps.reduce((a, s) => a + s.unavoidableWaitMs, 0);
+
+async function waitForServiceAccount(k8s: K8s, namespace: string): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  while (!(await k8s.hasDefaultServiceAccount(namespace))) {
+    if (performance.now() > deadline) throw new Error(`the default ServiceAccount of namespace ${namespace} did not appear within 30000ms (is kube-controller-manager running?)`);
+    await sleep(50);
+  }
+}
+
+/** Installs a backend block; at scenario start (`reset`) unset parts go back to the defaults. */
+async function applyBackend(stub: StubControl, b: BackendDoc, file: string, ns: string, reset: boolean): Promise<void> {
+  const policy: StubPolicy | undefined = (await policyFromDoc(b, dirname(resolve(file)), ns)) ?? (reset ? DEFAULT_POLICY : undefined);
+  if (policy) await stub.setPolicy(policy);
+  if (b.fault !== undefined) await stub.setFault(b.fault);
+  else if (reset) await stub.setFault("healthy");
+}
+
+interface StepCtx extends Ctx {
+  ns: string;
+  file: string;
+  marks: Map<string, Mark>;
+}
+
+async function lastSeq(stub?: StubControl): Promise<number> {
+  return stub ? (await stub.status()).lastSeq : 0;
+}
+
+async function entriesSince(stub: StubControl | undefined, since: number): Promise<JournalEntry[]> {
+  return stub ? (await stub.journal({ since })).entries : [];
+}
+
+function stepNs(ctx: StepCtx, suffix?: string): string {
+  return suffix ? `${ctx.ns}-${suffix}` : ctx.ns;
+}
+
+function describeStep(step: StepDoc, i: number): { action: string; name: string } {
+  if ("createPod" in step) return { action: "createPod", name: step.name ?? `create pod ${step.createPod.name ?? `p${i}`} [${step.createPod.images.join(", ")}]` };
+  if ("updatePod" in step) return { action: "updatePod", name: step.name ?? `update pod ${step.updatePod.name}` };
+  if ("addEphemeralContainer" in step) return { action: "addEphemeralContainer", name: step.name ?? `add ephemeral ${step.addEphemeralContainer.image} to ${step.addEphemeralContainer.pod}` };
+  if ("createDeployment" in step) return { action: "createDeployment", name: step.name ?? `create deployment ${step.createDeployment.name}` };
+  if ("createJob" in step) return { action: "createJob", name: step.name ?? `create job ${step.createJob.name}` };
+  if ("setBackend" in step) return { action: "setBackend", name: step.name ?? `set backend ${JSON.stringify(step.setBackend)}` };
+  return { action: "wait", name: step.name ?? `wait ${step.wait} ms` };
+}
+
+async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResult> {
+  const { action, name } = describeStep(step, i);
+  const t0 = performance.now();
+  if (step.mark) ctx.marks.set(step.mark, { seq: await lastSeq(ctx.stub), atMs: t0 });
+  const result: StepResult = { index: i, name, action, journal: [], checks: [], attempts: 0, startedAtMs: t0, durationMs: 0, unavoidableWaitMs: 0, verdict: "pass" };
+  try {
+    const deadline = step.repeat ? t0 + step.repeat.timeoutMs : t0;
+    let lastAttemptMs = 0;
+    const firstSeq = await lastSeq(ctx.stub);
+    for (;;) {
+      const a0 = performance.now();
+      result.attempts++;
+      const seqBefore = await lastSeq(ctx.stub);
+      const played = await play(step, i, ctx);
+      // Reviews are journaled before the apiserver answers; a short settle covers a closing socket.
+      if (played.outcome && played.outcome.durationMs > 1_000) await sleep(30);
+      const entries = await entriesSince(ctx.stub, seqBefore);
+      const obs = await observe(step, ctx, played, entries);
+      result.request = played.request;
+      result.response = played.outcome ? { code: played.outcome.code, allowed: played.outcome.allowed, message: played.outcome.message } : undefined;
+      result.checks = step.expect ? evaluate(step.expect, obs, { ns: ctx.ns }) : [];
+      lastAttemptMs = performance.now() - a0;
+      const ok = result.checks.every((c) => c.ok);
+      if (ok || !step.repeat || performance.now() >= deadline) {
+        result.journal = step.repeat ? await entriesSince(ctx.stub, firstSeq) : entries;
+        result.verdict = ok ? "pass" : "fail";
+        if (!ok && step.repeat) result.error = `expectations did not hold within ${step.repeat.timeoutMs} ms (${result.attempts} attempts)`;
+        break;
+      }
+      await sleep(step.repeat.intervalMs ?? 100, ctx.signal);
+    }
+    result.durationMs = performance.now() - t0;
+    result.unavoidableWaitMs = unavoidable(step, result, lastAttemptMs);
+  } catch (err) {
+    result.durationMs = performance.now() - t0;
+    result.verdict = "error";
+    result.error = err instanceof Error ? err.message : String(err);
+  }
+  return result;
+}
+
+/** Waits the scenario asks for, or the plugin imposes (retry backoff, the 30 s client timeout). */
+function unavoidable(step: StepDoc, r: StepResult, lastAttemptMs: number): number {
+  if ("wait" in step) return r.durationMs;
+  if (step.repeat) return Math.max(0, r.durationMs - lastAttemptMs);
+  const j = r.journal;
+  let ms = j.length >= 2 ? j[j.length - 1]!.atMs - j[0]!.atMs : 0;
+  if (j.some((e) => e.fault === "hang" || e.fault?.endsWith(":hang"))) ms = Math.max(ms, r.durationMs);
+  return ms;
+}
+
+interface Played {
+  outcome?: ApiOutcome;
+  request?: StepResult["request"];
+  podName?: string;
+  namespace?: string;
+  dryRun?: boolean;
+}
+
+async function play(step: StepDoc, i: number, ctx: StepCtx): Promise<Played> {
+  const { k8s } = ctx;
+  if ("createPod" in step) {
+    const p = step.createPod;
+    const namespace = stepNs(ctx, p.namespace);
+    const podName = p.generateName ? undefined : (p.name ?? `p${i}`);
+    const dryRun = p.dryRun ?? true;
+    const body = podManifest({ ...p, name: podName });
+    const outcome = await k8s.outcome(() => k8s.core.createNamespacedPod({ namespace, body, dryRun: dryRun ? "All" : undefined }));
+    return { outcome, podName, namespace, dryRun, request: { kind: "Pod", name: podName ?? `${p.generateName}*`, namespace, images: [...p.images, ...(p.initImages ?? [])], dryRun } };
+  }
+  if ("updatePod" in step) {
+    const u = step.updatePod;
+    const namespace = stepNs(ctx, u.namespace);
+    const pod = await k8s.readPod(namespace, u.name);
+    if (u.image) pod.spec!.containers[0]!.image = u.image;
+    if (u.labels) pod.metadata!.labels = { ...pod.metadata!.labels, ...u.labels };
+    if (u.annotations) pod.metadata!.annotations = { ...pod.metadata!.annotations, ...u.annotations };
+    const dryRun = u.dryRun ?? false;
+    const outcome = await k8s.outcome(() => k8s.core.replaceNamespacedPod({ name: u.name, namespace, body: pod, dryRun: dryRun ? "All" : undefined }));
+    if (outcome.allowed) outcome.code = 200;
+    return { outcome, podName: u.name, namespace, dryRun, request: { kind: "Pod (update)", name: u.name, namespace, images: pod.spec!.containers.map((c) => c.image ?? ""), dryRun } };
+  }
+  if ("addEphemeralContainer" in step) {
+    const e = step.addEphemeralContainer;
+    const namespace = stepNs(ctx, e.namespace);
+    const pod = await k8s.readPod(namespace, e.pod);
+    pod.spec!.ephemeralContainers = [...(pod.spec!.ephemeralContainers ?? []), { name: e.name ?? `debug${i}`, image: e.image }];
+    const outcome = await k8s.outcome(() => k8s.core.replaceNamespacedPodEphemeralcontainers({ name: e.pod, namespace, body: pod }));
+    if (outcome.allowed) outcome.code = 200;
+    return { outcome, podName: e.pod, namespace, request: { kind: "Pod (ephemeralcontainers)", name: e.pod, namespace, images: [e.image] } };
+  }
+  if ("createDeployment" in step) {
+    const w = step.createDeployment;
+    const namespace = stepNs(ctx, w.namespace);
+    const labels = { app: w.name };
+    const outcome = await k8s.outcome(() =>
+      k8s.apps.createNamespacedDeployment({
+        namespace,
+        dryRun: w.dryRun ? "All" : undefined,
+        body: {
+          metadata: { name: w.name },
+          spec: { replicas: w.replicas ?? 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: "app", image: w.image }] } } },
+        },
+      }),
+    );
+    return { outcome, namespace, request: { kind: "Deployment", name: w.name, namespace, images: [w.image], dryRun: w.dryRun } };
+  }
+  if ("createJob" in step) {
+    const w = step.createJob;
+    const namespace = stepNs(ctx, w.namespace);
+    const outcome = await k8s.outcome(() =>
+      k8s.batch.createNamespacedJob({
+        namespace,
+        dryRun: w.dryRun ? "All" : undefined,
+        body: { metadata: { name: w.name }, spec: { backoffLimit: 0, template: { spec: { restartPolicy: "Never", containers: [{ name: "job", image: w.image }] } } } },
+      }),
+    );
+    return { outcome, namespace, request: { kind: "Job", name: w.name, namespace, images: [w.image], dryRun: w.dryRun } };
+  }
+  if ("setBackend" in step) {
+    if (!ctx.stub) throw new Error("setBackend needs the stub backend");
+    await applyBackend(ctx.stub, step.setBackend, ctx.file, ctx.ns, false);
+    return {};
+  }
+  await sleep(step.wait, ctx.signal);
+  return {};
+}
+
+async function observe(step: StepDoc, ctx: StepCtx, played: Played, entries: JournalEntry[]): Promise<Observation> {
+  const e = step.expect;
+  const obs: Observation = { outcome: played.outcome, entries };
+  if (!e) return obs;
+  const now = performance.now();
+  for (const markName of [e.backendCallsSince?.mark, e.sinceMarkMs?.mark]) {
+    if (!markName) continue;
+    const mark = ctx.marks.get(markName)!;
+    obs.sinceMark ??= {};
+    obs.markAgeMs ??= {};
+    obs.sinceMark[markName] = await entriesSince(ctx.stub, mark.seq);
+    obs.markAgeMs[markName] = now - mark.atMs;
+  }
+  if (e.events) obs.event = await findEvent(ctx, played.namespace ?? ctx.ns, e.events);
+  if (e.auditAnnotations) obs.audit = await findAudit(ctx, played);
+  if (e.podAnnotationsAbsent && played.podName && played.outcome?.allowed && !played.dryRun) {
+    obs.podAnnotations = (await ctx.k8s.readPod(played.namespace!, played.podName)).metadata?.annotations ?? {};
+  }
+  return obs;
+}
+
+async function findEvent(ctx: StepCtx, namespace: string, want: NonNullable<NonNullable<StepDoc["expect"]>["events"]>): Promise<{ found: boolean; observed: string }> {
+  const deadline = performance.now() + (want.withinMs ?? 30_000);
+  let seen: string[] = [];
+  for (;;) {
+    const list = await ctx.k8s.core.listNamespacedEvent({ namespace });
+    const events = list.items.filter((ev) => !want.on || ev.involvedObject.kind === want.on);
+    seen = events.map((ev) => `${ev.involvedObject.kind}/${ev.involvedObject.name} ${ev.reason}: ${ev.message ?? ""}`);
+    const hit = events.find((ev) => ev.reason === want.reason && (!want.message || matches(substitute(want.message, { ns: ctx.ns }), ev.message ?? "")));
+    if (hit) return { found: true, observed: `${hit.involvedObject.kind}/${hit.involvedObject.name} ${hit.reason}: ${hit.message}` };
+    if (performance.now() > deadline) return { found: false, observed: seen.length ? seen.slice(-3).join(" | ") : "no events" };
+    await sleep(200, ctx.signal);
+  }
+}
+
+/** Audit annotations of the step's pod request, from the apiserver's audit log. */
+async function findAudit(ctx: StepCtx, played: Played): Promise<Record<string, string> | undefined> {
+  const deadline = performance.now() + 3_000;
+  for (;;) {
+    const text = await ctx.lab.cluster.logs("audit", 400);
+    const events = text
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        try {
+          return JSON.parse(l) as { stage?: string; objectRef?: { namespace?: string; name?: string; resource?: string }; annotations?: Record<string, string> };
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((ev) => ev?.stage === "ResponseComplete" && ev.objectRef?.resource === "pods" && ev.objectRef.namespace === played.namespace && (!played.podName || ev.objectRef.name === played.podName));
+    const last = events.at(-1);
+    if (last) {
+      return Object.fromEntries(Object.entries(last.annotations ?? {}).filter(([k]) => k.includes("image-policy.k8s.io/")));
+    }
+    if (performance.now() > deadline) return undefined;
+    await sleep(100, ctx.signal);
+  }
+}

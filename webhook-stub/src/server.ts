@@ -1,0 +1,615 @@
+// The webhook stub: an HTTPS ImageReview backend with a switchable fault, a request journal, and a
+// control API on a separate loopback port. It must never crash or hang on bad input, because a
+// conformance run measures the apiserver's behavior and a misbehaving stub would pollute it.
+import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
+import type { Socket } from "node:net";
+import { createCA, type KeyPairPem } from "../../harness/src/pki/pki.ts";
+import { ConfigError } from "../../harness/src/util/errors.ts";
+import { silentLogger, type Logger } from "../../harness/src/util/logger.ts";
+import { faultAction, FaultState, formatFault, parseFault, type Fault } from "./faults.ts";
+import { Journal, type JournalRecord } from "./journal.ts";
+import { DEFAULT_POLICY, evaluate, validatePolicy } from "./policy.ts";
+import type { FaultSpec, ImageReviewSpec, ImageReviewStatus, JournalEntry, StubControl, StubPolicy, StubStatus } from "./types.ts";
+
+export const IMAGE_REVIEW_API_VERSION = "imagepolicy.k8s.io/v1alpha1";
+export const DEFAULT_REVIEW_PATH = "/review";
+/** 1 MiB: a review with hundreds of containers is a few KB. */
+export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+/**
+ * Idle keep-alive connections live longer than Go's http.Transport IdleConnTimeout (90 s), so the
+ * apiserver, not the stub, closes them; a server-side close racing a new POST would show up as a
+ * spurious connection error in conformance results.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+/** Over-limit bodies are read and discarded up to this much so the client can read the 413. */
+const DRAIN_LIMIT_BYTES = 64 * 1_048_576;
+
+export interface StubOptions {
+  /** Review listener address. Default 127.0.0.1; use 0.0.0.0 in a container. */
+  host?: string;
+  /** Review port; 0 (default) picks a free one. Kept across `refuse` and heal. */
+  port?: number;
+  /** Review path. Default `/review`. */
+  path?: string;
+  /** Control listener address. Default 127.0.0.1 (the control API is not meant for the network). */
+  controlHost?: string;
+  /** Control port; 0 (default) picks a free one. */
+  controlPort?: number;
+  /** Serving certificate for both ports; `clientCaPem` makes the review port require and verify client certificates. */
+  tls: { certPem: string; keyPem: string; clientCaPem?: string };
+  /** Bearer token the control API requires. */
+  controlToken: string;
+  /** Initial policy. Default DEFAULT_POLICY. */
+  policy?: StubPolicy;
+  /** Initial fault. Default `healthy`. */
+  fault?: FaultSpec;
+  /** Certificate served under the `bad-cert` fault; default: generated on first use from a throwaway CA, with the good certificate's SANs. */
+  badCert?: KeyPairPem;
+  /** Largest accepted request body. Default 1 MiB; larger bodies get 413. */
+  maxBodyBytes?: number;
+  /** Journal ring size. Default 10,000. */
+  journalCapacity?: number;
+  logger?: Logger;
+}
+
+export interface StartedStub extends AsyncDisposable {
+  /** e.g. https://127.0.0.1:41234/review */
+  readonly reviewUrl: string;
+  readonly reviewPort: number;
+  /** e.g. https://127.0.0.1:41235 */
+  readonly controlUrl: string;
+  readonly controlPort: number;
+  /** The control surface, in process. */
+  readonly control: StubControl;
+  /** Closes both listeners and every connection (hanging ones included). Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts the stub; resolves once both ports listen (and, for an initial `refuse`, the review port is closed again). */
+export async function startStub(options: StubOptions): Promise<StartedStub> {
+  const stub = new Stub(options);
+  try {
+    await stub.start();
+  } catch (err) {
+    await stub.stop();
+    throw err;
+  }
+  return stub;
+}
+
+type Verdict = { outcome: "allowed" | "denied"; status: ImageReviewStatus };
+
+class Stub implements StartedStub {
+  readonly control: StubControl;
+  readonly #opts: Required<Pick<StubOptions, "host" | "port" | "path" | "controlHost" | "controlPort" | "maxBodyBytes">> & StubOptions;
+  readonly #log: Logger;
+  readonly #journal: Journal;
+  readonly #faults = new FaultState();
+  readonly #tokenDigest: Buffer;
+  #policy: StubPolicy;
+  readonly #initialFault: Fault;
+  #review: Server;
+  #controlServer: Server;
+  /** Raw sockets of the review port, so refuse/stop can destroy them, mid-handshake or hanging. */
+  readonly #reviewSockets = new Set<Socket>();
+  readonly #controlSockets = new Set<Socket>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #reviewListening = false;
+  #usingBadCert = false;
+  #badCert?: Promise<KeyPairPem>;
+  /** Fault transitions run one at a time (listen/close are asynchronous). */
+  #transitions: Promise<unknown> = Promise.resolve();
+  #stopping?: Promise<void>;
+  reviewPort = 0;
+  controlPort = 0;
+
+  constructor(options: StubOptions) {
+    if (!options.controlToken) throw new ConfigError([{ file: "stub options", path: "controlToken", message: "a non-empty token is required" }]);
+    this.#opts = {
+      ...options,
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? 0,
+      path: options.path ?? DEFAULT_REVIEW_PATH,
+      controlHost: options.controlHost ?? "127.0.0.1",
+      controlPort: options.controlPort ?? 0,
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    };
+    if (!this.#opts.path.startsWith("/")) {
+      throw new ConfigError([{ file: "stub options", path: "path", message: `must start with "/", got "${this.#opts.path}"` }]);
+    }
+    this.#log = options.logger ?? silentLogger;
+    this.#journal = new Journal({ capacity: options.journalCapacity });
+    this.#tokenDigest = sha256(options.controlToken);
+    this.#policy = options.policy ? validatePolicy(options.policy, "stub options policy") : DEFAULT_POLICY;
+    this.#initialFault = parseFault(options.fault ?? "healthy", "stub options fault");
+
+    const tls = options.tls;
+    this.#review = createServer(
+      {
+        cert: tls.certPem,
+        key: tls.keyPem,
+        minVersion: "TLSv1.2",
+        ...(tls.clientCaPem ? { ca: tls.clientCaPem, requestCert: true, rejectUnauthorized: true } : {}),
+        keepAlive: true,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      },
+      (req, res) => this.#onReview(req, res),
+    );
+    this.#controlServer = createServer(
+      { cert: tls.certPem, key: tls.keyPem, minVersion: "TLSv1.2", keepAliveTimeout: 5_000 },
+      (req, res) => void this.#onControl(req, res),
+    );
+    track(this.#review, this.#reviewSockets);
+    track(this.#controlServer, this.#controlSockets);
+    this.#review.on("tlsClientError", (err) => this.#log.debug(`webhook stub: TLS handshake failed: ${err.message}`));
+    this.#review.on("clientError", (err, socket) => {
+      // Node's default answers 400 and closes; keep that, but never let it throw.
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      else socket.destroy();
+      this.#log.debug(`webhook stub: bad HTTP from client: ${err.message}`);
+    });
+
+    this.control = {
+      setPolicy: async (policy) => {
+        this.#policy = validatePolicy(policy, "setPolicy");
+      },
+      setFault: (fault) => this.#setFault(parseFault(fault)),
+      status: async () => this.#status(),
+      journal: async (query) => this.#journal.snapshot(query),
+      resetJournal: async () => this.#journal.reset(),
+    };
+  }
+
+  get reviewUrl(): string {
+    return `https://${urlHost(this.#opts.host)}:${this.reviewPort}${this.#opts.path}`;
+  }
+
+  get controlUrl(): string {
+    return `https://${urlHost(this.#opts.controlHost)}:${this.controlPort}`;
+  }
+
+  async start(): Promise<void> {
+    this.reviewPort = await listen(this.#review, this.#opts.port, this.#opts.host);
+    this.#reviewListening = true;
+    this.controlPort = await listen(this.#controlServer, this.#opts.controlPort, this.#opts.controlHost);
+    await this.#setFault(this.#initialFault);
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      for (const t of this.#timers) clearTimeout(t);
+      this.#timers.clear();
+      await Promise.all([
+        closeServer(this.#review, this.#reviewSockets),
+        closeServer(this.#controlServer, this.#controlSockets),
+      ]);
+      this.#reviewListening = false;
+    })();
+    return this.#stopping;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #status(): StubStatus {
+    return { policy: this.#policy, fault: formatFault(this.#faults.current), reviewListening: this.#reviewListening, lastSeq: this.#journal.lastSeq };
+  }
+
+  #setFault(fault: Fault): Promise<void> {
+    const run = this.#transitions.then(() => this.#applyFault(fault));
+    this.#transitions = run.catch(() => undefined);
+    return run;
+  }
+
+  async #applyFault(fault: Fault): Promise<void> {
+    if (this.#stopping) return;
+    const wantBadCert = fault.kind === "bad-cert";
+    if (wantBadCert !== this.#usingBadCert) {
+      const pair = wantBadCert ? await this.#getBadCert() : this.#opts.tls;
+      const tls = this.#opts.tls;
+      this.#review.setSecureContext({ cert: pair.certPem, key: pair.keyPem, minVersion: "TLSv1.2", ...(tls.clientCaPem ? { ca: tls.clientCaPem } : {}) });
+      this.#usingBadCert = wantBadCert;
+      // Open connections finished their handshake with the old certificate; drop them so the next
+      // request shakes hands again and sees the new one.
+      destroyAll(this.#reviewSockets);
+    }
+    this.#faults.set(fault);
+    const wantListening = fault.kind !== "refuse";
+    if (!wantListening && this.#reviewListening) {
+      this.#reviewListening = false;
+      await closeServer(this.#review, this.#reviewSockets);
+    } else if (wantListening && !this.#reviewListening) {
+      // Same port as before: the apiserver's kubeconfig names it.
+      await listen(this.#review, this.reviewPort, this.#opts.host);
+      this.#reviewListening = true;
+    }
+  }
+
+  #getBadCert(): Promise<KeyPairPem> {
+    this.#badCert ??= this.#opts.badCert
+      ? Promise.resolve(this.#opts.badCert)
+      : createCA("imagepolicy-lab untrusted CA").then((ca) =>
+          ca.issue({ commonName: "imagepolicy-lab stub (untrusted)", hosts: sanHosts(this.#opts.tls.certPem), usage: "server" }),
+        );
+    return this.#badCert;
+  }
+
+  // ---- review port ----
+
+  #onReview(req: IncomingMessage, res: ServerResponse): void {
+    const receivedAtMs = this.#journal.elapsedMs();
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const pathname = q === -1 ? url : url.slice(0, q);
+    if (pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+      sendText(res, 200, "ok\n");
+      return;
+    }
+    const base: JournalRecord = {
+      method: req.method ?? "",
+      url,
+      images: [],
+      namespace: "",
+      annotations: {},
+      outcome: "invalid",
+      status: 0,
+      latencyMs: 0,
+    };
+    const invalid = (status: number, message: string, headers: Record<string, string> = {}) => {
+      const entry = this.#journal.record({ ...base, outcome: "invalid", reason: message, status }, receivedAtMs);
+      this.#finishOnClose(res, entry, receivedAtMs);
+      sendText(res, status, `${message}\n`, headers);
+    };
+    if (pathname !== this.#opts.path) return invalid(404, `no review endpoint at ${pathname}; POST ImageReviews to ${this.#opts.path}`);
+    if (req.method !== "POST") return invalid(405, `method ${req.method} not allowed; use POST`, { allow: "POST" });
+    const contentType = req.headers["content-type"];
+    if (contentType !== undefined && mediaType(contentType) !== "application/json") {
+      return invalid(415, `content type "${contentType}" not supported; send application/json`);
+    }
+    readBody(req, this.#opts.maxBodyBytes).then(
+      (body) => {
+        if (body === "too-large") {
+          res.setHeader("connection", "close");
+          return invalid(413, `request body larger than ${this.#opts.maxBodyBytes} bytes`);
+        }
+        this.#review_(req, res, body, base, receivedAtMs);
+      },
+      (err: Error) => {
+        // The client went away mid-body; nothing to answer.
+        this.#log.debug(`webhook stub: failed to read request body: ${err.message}`);
+        if (!res.headersSent && !req.socket.destroyed) invalid(400, `failed to read request body: ${err.message}`);
+      },
+    );
+  }
+
+  #review_(req: IncomingMessage, res: ServerResponse, body: Buffer, base: JournalRecord, receivedAtMs: number): void {
+    const parsed = parseReview(body);
+    const fields = parsed.ok ? describeSpec(parsed.spec) : {};
+    const fault = this.#faults.take();
+    const verdict = (): Verdict => {
+      const status = evaluate(this.#policy, parsed.ok ? parsed.spec : {});
+      return { outcome: status.allowed ? "allowed" : "denied", status };
+    };
+    const action = faultAction(fault, () => reviewJson(verdict().status));
+    const faultSpec = fault.kind === "healthy" ? undefined : formatFault(fault);
+
+    if (action.action === "answer" || action.action === "delay") {
+      if (!parsed.ok) {
+        const entry = this.#journal.record({ ...base, ...fields, outcome: "invalid", reason: parsed.message, status: 400, ...(faultSpec ? { fault: faultSpec } : {}) }, receivedAtMs);
+        this.#finishOnClose(res, entry, receivedAtMs);
+        if (action.action === "delay") this.#later(res, action.ms, () => sendText(res, 400, `${parsed.message}\n`));
+        else sendText(res, 400, `${parsed.message}\n`);
+        return;
+      }
+      const v = verdict();
+      const entry = this.#journal.record(
+        {
+          ...base,
+          ...fields,
+          outcome: v.outcome,
+          ...(v.status.reason !== undefined ? { reason: v.status.reason } : {}),
+          ...(v.status.auditAnnotations ? { auditAnnotations: v.status.auditAnnotations } : {}),
+          ...(faultSpec ? { fault: faultSpec } : {}),
+          status: 200,
+        },
+        receivedAtMs,
+      );
+      this.#finishOnClose(res, entry, receivedAtMs);
+      const send = () => sendBody(res, 200, "application/json", reviewJson(v.status));
+      if (action.action === "delay") this.#later(res, action.ms, send);
+      else send();
+      return;
+    }
+
+    const rec: JournalRecord = { ...base, ...fields, outcome: "fault", fault: faultSpec, status: 0 };
+    if (action.action === "reply") {
+      rec.status = action.status;
+      if (action.usesVerdict && parsed.ok) {
+        const v = verdict().status;
+        if (v.reason !== undefined) rec.reason = v.reason;
+        if (v.auditAnnotations) rec.auditAnnotations = v.auditAnnotations;
+      } else if (action.status >= 400) {
+        rec.reason = action.body.trim();
+      }
+    }
+    const entry = this.#journal.record(rec, receivedAtMs);
+    this.#finishOnClose(res, entry, receivedAtMs);
+    switch (action.action) {
+      case "reply":
+        sendBody(res, action.status, action.contentType, action.body, action.headers);
+        return;
+      case "reset":
+        resetSocket(req.socket);
+        return;
+      case "hang":
+        // Nothing to do: the connection stays open until the client gives up or stop() destroys it.
+        return;
+    }
+  }
+
+  /** Completes the journal entry when the response is done or the connection is gone. */
+  #finishOnClose(res: ServerResponse, entry: JournalEntry, receivedAtMs: number): void {
+    const done = () => {
+      entry.latencyMs = Math.round((this.#journal.elapsedMs() - receivedAtMs) * 1000) / 1000;
+      if (!res.writableFinished) entry.status = 0;
+    };
+    res.once("close", done);
+  }
+
+  /** Runs `fn` after `ms` unless the connection closes first; stop() cancels it. */
+  #later(res: ServerResponse, ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      if (!res.destroyed) fn();
+    }, ms);
+    this.#timers.add(t);
+    res.once("close", () => {
+      clearTimeout(t);
+      this.#timers.delete(t);
+    });
+  }
+
+  // ---- control port ----
+
+  async #onControl(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? "/", "https://stub");
+      const route = `${req.method} ${url.pathname}`;
+      if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) return sendText(res, 200, "ok\n");
+      if (!this.#authorized(req.headers.authorization)) {
+        return sendJson(res, 401, { error: "missing or wrong bearer token" }, { "www-authenticate": 'Bearer realm="imagepolicy-lab stub"' });
+      }
+      switch (route) {
+        case "GET /status":
+          return sendJson(res, 200, this.#status());
+        case "PUT /policy": {
+          const body = await readJson(req);
+          if (!body.ok) return sendJson(res, body.status, { error: body.message });
+          this.#policy = validatePolicy(body.value, "PUT /policy");
+          return sendJson(res, 200, { policy: this.#policy });
+        }
+        case "PUT /fault": {
+          const body = await readJson(req);
+          if (!body.ok) return sendJson(res, body.status, { error: body.message });
+          const v = body.value;
+          if (!isObject(v) || Object.keys(v).some((k) => k !== "fault") || typeof v.fault !== "string") {
+            return sendJson(res, 400, { error: 'expected a JSON object {"fault": "<spec>"}' });
+          }
+          await this.#setFault(parseFault(v.fault, "PUT /fault"));
+          return sendJson(res, 200, { fault: formatFault(this.#faults.current) });
+        }
+        case "GET /journal": {
+          const sinceText = url.searchParams.get("since");
+          const since = sinceText === null ? 0 : Number(sinceText);
+          if (!Number.isSafeInteger(since) || since < 0) return sendJson(res, 400, { error: `since must be a non-negative integer, got "${sinceText}"` });
+          return sendJson(res, 200, this.#journal.snapshot({ since }));
+        }
+        case "DELETE /journal":
+          this.#journal.reset();
+          res.writeHead(204).end();
+          return;
+      }
+      const known = ["/status", "/policy", "/fault", "/journal"];
+      if (known.includes(url.pathname)) return sendJson(res, 405, { error: `${route} is not supported` });
+      return sendJson(res, 404, { error: `no control endpoint ${url.pathname}; expected one of ${known.join(", ")}` });
+    } catch (err) {
+      if (err instanceof ConfigError) return sendJson(res, 400, { error: err.message, issues: err.issues });
+      this.#log.warn(`webhook stub: control request failed: ${(err as Error).message}`);
+      if (!res.headersSent) sendJson(res, 500, { error: (err as Error).message });
+      else res.destroy();
+    }
+  }
+
+  #authorized(header: string | undefined): boolean {
+    const m = /^Bearer (.+)$/i.exec(header ?? "");
+    // Compare digests so the comparison takes the same time whatever the token length.
+    return m !== null && timingSafeEqual(sha256(m[1]!.trim()), this.#tokenDigest);
+  }
+}
+
+// ---- helpers ----
+
+function sha256(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(new Error(`failed to listen on ${host}:${port}: ${err.message}`, { cause: err }));
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      const addr = server.address();
+      resolve(typeof addr === "object" && addr ? addr.port : port);
+    });
+  });
+}
+
+function track(server: Server, sockets: Set<Socket>): void {
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+}
+
+function destroyAll(sockets: Set<Socket>): void {
+  for (const s of sockets) s.destroy();
+}
+
+/** Stops listening and destroys every connection, including keep-alive and hanging ones. */
+function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      destroyAll(sockets);
+      return resolve();
+    }
+    server.close(() => resolve());
+    server.closeAllConnections();
+    destroyAll(sockets);
+  });
+}
+
+/** A TCP RST rather than a FIN: client-go retries "connection reset by peer" (spec §9). */
+function resetSocket(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+function sanHosts(certPem: string): string[] {
+  const san = new X509Certificate(certPem).subjectAltName ?? "";
+  const hosts = san
+    .split(",")
+    .map((s) => s.trim())
+    .map((s) => /^(?:DNS|IP Address):(.+)$/.exec(s)?.[1])
+    .filter((h): h is string => !!h);
+  return hosts.length ? hosts : ["localhost", "127.0.0.1"];
+}
+
+function mediaType(contentType: string): string {
+  return contentType.split(";")[0]!.trim().toLowerCase();
+}
+
+function sendBody(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  sendBody(res, status, "text/plain; charset=utf-8", text, headers);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  sendBody(res, status, "application/json", JSON.stringify(value), headers);
+}
+
+function reviewJson(status: ImageReviewStatus): string {
+  return JSON.stringify({ apiVersion: IMAGE_REVIEW_API_VERSION, kind: "ImageReview", status });
+}
+
+/** Reads the body up to `limit` bytes; beyond it, drains (up to DRAIN_LIMIT_BYTES) and reports "too-large". */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "too-large"> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"]);
+    if (declared > DRAIN_LIMIT_BYTES) {
+      req.pause();
+      return resolve("too-large");
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = declared > limit;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      if (size > DRAIN_LIMIT_BYTES) {
+        req.pause();
+        req.removeAllListeners("data");
+        resolve("too-large");
+        return;
+      }
+      if (!tooLarge) chunks.push(chunk);
+    });
+    req.once("end", () => resolve(tooLarge ? "too-large" : Buffer.concat(chunks, size)));
+    req.once("error", reject);
+    // A client that disconnects mid-body produces 'close' without 'end'.
+    req.once("close", () => {
+      if (!req.complete) reject(new Error("client closed the connection before the body was complete"));
+    });
+  });
+}
+
+async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; status: number; message: string }> {
+  const body = await readBody(req, DEFAULT_MAX_BODY_BYTES);
+  if (body === "too-large") return { ok: false, status: 413, message: `request body larger than ${DEFAULT_MAX_BODY_BYTES} bytes` };
+  try {
+    return { ok: true, value: JSON.parse(body.toString("utf8")) };
+  } catch (err) {
+    return { ok: false, status: 400, message: `request body is not valid JSON: ${(err as Error).message}` };
+  }
+}
+
+type ParsedReview = { ok: true; spec: ImageReviewSpec } | { ok: false; message: string };
+
+/** Checks the request the way the apiserver would build it; unknown fields are ignored, like Go's decoder. */
+export function parseReview(body: Buffer): ParsedReview {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    return { ok: false, message: `request body is not valid JSON: ${(err as Error).message}` };
+  }
+  if (!isObject(value)) return { ok: false, message: "request body must be a JSON object (an ImageReview)" };
+  if (value.apiVersion !== IMAGE_REVIEW_API_VERSION) {
+    return { ok: false, message: `apiVersion must be "${IMAGE_REVIEW_API_VERSION}", got ${JSON.stringify(value.apiVersion) ?? "nothing"}` };
+  }
+  if (value.kind !== "ImageReview") return { ok: false, message: `kind must be "ImageReview", got ${JSON.stringify(value.kind) ?? "nothing"}` };
+  const spec = value.spec;
+  if (spec === undefined || spec === null) return { ok: false, message: "spec is missing" };
+  if (!isObject(spec)) return { ok: false, message: "spec must be an object" };
+  const { containers, annotations, namespace } = spec;
+  if (containers !== undefined && containers !== null) {
+    if (!Array.isArray(containers)) return { ok: false, message: "spec.containers must be a list" };
+    for (const [i, c] of containers.entries()) {
+      if (!isObject(c)) return { ok: false, message: `spec.containers[${i}] must be an object` };
+      if (c.image !== undefined && c.image !== null && typeof c.image !== "string") {
+        return { ok: false, message: `spec.containers[${i}].image must be a string` };
+      }
+    }
+  }
+  if (annotations !== undefined && annotations !== null) {
+    if (!isObject(annotations) || Object.values(annotations).some((v) => typeof v !== "string")) {
+      return { ok: false, message: "spec.annotations must map strings to strings" };
+    }
+  }
+  if (namespace !== undefined && namespace !== null && typeof namespace !== "string") return { ok: false, message: "spec.namespace must be a string" };
+  const out: ImageReviewSpec = {};
+  if (Array.isArray(containers)) out.containers = containers.map((c: Record<string, unknown>) => (typeof c.image === "string" ? { image: c.image } : {}));
+  if (isObject(annotations)) out.annotations = annotations as Record<string, string>;
+  if (typeof namespace === "string") out.namespace = namespace;
+  return { ok: true, spec: out };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The journal fields taken from a spec; best effort, because fault entries record invalid bodies too. */
+function describeSpec(spec: ImageReviewSpec): Pick<JournalRecord, "images" | "namespace" | "annotations"> {
+  return {
+    images: (spec.containers ?? []).map((c) => c.image ?? ""),
+    namespace: spec.namespace ?? "",
+    annotations: { ...(spec.annotations ?? {}) },
+  };
+}
