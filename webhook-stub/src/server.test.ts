@@ -145,7 +145,7 @@ describe("journal", () => {
 
 describe("control API", () => {
   it("requires the bearer token", async () => {
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
+    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }] as Record<string, string>[]) {
       const r = await send(`${stub.controlUrl}/status`, { method: "GET", caPem: pki.caPem, headers });
       expect(r.status).toBe(401);
       expect(r.headers["www-authenticate"]).toMatch(/^Bearer/);

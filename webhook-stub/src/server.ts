@@ -260,7 +260,7 @@ class Stub implements StartedStub {
     };
     const invalid = (status: number, message: string, headers: Record<string, string> = {}) => {
       const entry = this.#journal.record({ ...base, outcome: "invalid", reason: message, status }, receivedAtMs);
-      this.#finishOnClose(res, entry, receivedAtMs);
+      this.#track(res, entry, receivedAtMs)();
       sendText(res, status, `${message}\n`, headers);
     };
     if (pathname !== this.#opts.path) return invalid(404, `no review endpoint at ${pathname}; POST ImageReviews to ${this.#opts.path}`);
@@ -299,9 +299,13 @@ class Stub implements StartedStub {
     if (action.action === "answer" || action.action === "delay") {
       if (!parsed.ok) {
         const entry = this.#journal.record({ ...base, ...fields, outcome: "invalid", reason: parsed.message, status: 400, ...(faultSpec ? { fault: faultSpec } : {}) }, receivedAtMs);
-        this.#finishOnClose(res, entry, receivedAtMs);
-        if (action.action === "delay") this.#later(res, action.ms, () => sendText(res, 400, `${parsed.message}\n`));
-        else sendText(res, 400, `${parsed.message}\n`);
+        const sent = this.#track(res, entry, receivedAtMs);
+        const send = () => {
+          sent();
+          sendText(res, 400, `${parsed.message}\n`);
+        };
+        if (action.action === "delay") this.#later(res, action.ms, send);
+        else send();
         return;
       }
       const v = verdict();
@@ -317,8 +321,11 @@ class Stub implements StartedStub {
         },
         receivedAtMs,
       );
-      this.#finishOnClose(res, entry, receivedAtMs);
-      const send = () => sendBody(res, 200, "application/json", reviewJson(v.status));
+      const sent = this.#track(res, entry, receivedAtMs);
+      const send = () => {
+        sent();
+        sendBody(res, 200, "application/json", reviewJson(v.status));
+      };
       if (action.action === "delay") this.#later(res, action.ms, send);
       else send();
       return;
@@ -336,9 +343,10 @@ class Stub implements StartedStub {
       }
     }
     const entry = this.#journal.record(rec, receivedAtMs);
-    this.#finishOnClose(res, entry, receivedAtMs);
+    const sent = this.#track(res, entry, receivedAtMs);
     switch (action.action) {
       case "reply":
+        sent();
         sendBody(res, action.status, action.contentType, action.body, action.headers);
         return;
       case "reset":
@@ -350,13 +358,22 @@ class Stub implements StartedStub {
     }
   }
 
-  /** Completes the journal entry when the response is done or the connection is gone. */
-  #finishOnClose(res: ServerResponse, entry: JournalEntry, receivedAtMs: number): void {
-    const done = () => {
+  /**
+   * Completes the journal entry. Call the returned function right before writing the answer, so the
+   * latency is final by the time the client has it; requests never answered (hang, reset) get their
+   * latency when the connection closes.
+   */
+  #track(res: ServerResponse, entry: JournalEntry, receivedAtMs: number): () => void {
+    let stamped = false;
+    const stamp = () => {
+      stamped = true;
       entry.latencyMs = Math.round((this.#journal.elapsedMs() - receivedAtMs) * 1000) / 1000;
-      if (!res.writableFinished) entry.status = 0;
     };
-    res.once("close", done);
+    res.once("close", () => {
+      if (!stamped) stamp();
+      if (!res.writableFinished) entry.status = 0;
+    });
+    return stamp;
   }
 
   /** Runs `fn` after `ms` unless the connection closes first; stop() cancels it. */

@@ -46,6 +46,7 @@ export interface SendOptions {
 /** Sends one request; rejects with the connection error (code kept) when no complete response arrives. */
 export function send(url: string, o: SendOptions): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
+    let socket: Socket | undefined;
     const req = request(
       url,
       {
@@ -64,10 +65,11 @@ export function send(url: string, o: SendOptions): Promise<HttpResult> {
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
         res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), socket: res.socket as Socket }),
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), socket: socket! }),
         );
       },
     );
+    req.on("socket", (s) => (socket = s as Socket));
     req.on("timeout", () => req.destroy(Object.assign(new Error("client timeout"), { code: "CLIENT_TIMEOUT" })));
     req.on("error", reject);
     req.end(o.body);

@@ -86,7 +86,9 @@ describe("renderKindConfig", () => {
   // after kind's merge, for both kubeadm APIs kind v0.32.0 generates (< 1.36: v1beta3, >= 1.36: v1beta4).
   describe.each(["unversioned", "versioned"] as const)("%s patch after kind's merge", (style) => {
     it.each(["v1beta3", "v1beta4"] as const)("into a generated %s ClusterConfiguration", (api) => {
-      const merged = applyKindMergePatches(generatedClusterConfiguration(api), patchesOf(render(style)));
+      const merged = applyKindMergePatches(generatedClusterConfiguration(api), patchesOf(render(style))) as ReturnType<typeof generatedClusterConfiguration> & {
+        apiServer: { extraVolumes?: { mountPath: string }[] };
+      };
       const args = kubeadmExtraArgs(merged);
       expect(args).toEqual({ "runtime-config": "", ...patch.extraArgs });
       expect(merged.apiServer.extraVolumes).toEqual(patch.extraVolumes);

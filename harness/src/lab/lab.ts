@@ -4,7 +4,7 @@ import { mkdtemp, rm, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import type { FaultSpec, StubControl, StubPolicy } from "../../webhook-stub/src/types.ts";
+import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import { DEFAULT_K8S_VERSION } from "../binaries/index.ts";
 import { DEFAULT_PROFILE, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
 import { readLabState, writeLabState } from "../providers/lab-state.ts";

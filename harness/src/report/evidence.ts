@@ -44,6 +44,7 @@ export function stepText(step: StepResult): string {
 export function scenarioLog(s: ScenarioResult): string {
   const head = [
     `scenario ${s.name} (${s.file})`,
+    s.description,
     `profile ${profileLabel(s.profile)}, namespace ${s.namespace}`,
     s.specRef ? `spec ${s.specRef}` : "",
     s.reason ? `${s.verdict}: ${s.reason}` : "",

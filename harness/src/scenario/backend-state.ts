@@ -1,7 +1,7 @@
 // Turns a scenario's `backend:` block into the stub policy to install.
 import { resolve } from "node:path";
-import { DEFAULT_POLICY, loadPolicyFile, trustPolicy } from "../../webhook-stub/src/policy.ts";
-import type { StubPolicy } from "../../webhook-stub/src/types.ts";
+import { DEFAULT_POLICY, loadPolicyFile, trustPolicy } from "../../../webhook-stub/src/policy.ts";
+import type { StubPolicy } from "../../../webhook-stub/src/types.ts";
 import type { BackendDoc } from "./schema.ts";
 
 /** The policy a backend block asks for; DEFAULT_POLICY when it names none and `fallback` is set. */

@@ -1,6 +1,6 @@
 // Evaluates a step's expectations against what was observed. Pure functions over the evidence,
 // so they are unit-tested without a cluster.
-import type { JournalEntry } from "../../webhook-stub/src/types.ts";
+import type { JournalEntry } from "../../../webhook-stub/src/types.ts";
 import type { CheckResult } from "./result.ts";
 import type { Expectation, Range } from "./schema.ts";
 import type { ApiOutcome } from "./k8s-actions.ts";

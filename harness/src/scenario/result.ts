@@ -1,6 +1,6 @@
 // What a run produced: a verdict per scenario and the evidence behind it, per step. Reports
 // (terminal, JUnit, JSON, HTML) are rendered from this and nothing else.
-import type { JournalEntry } from "../../webhook-stub/src/types.ts";
+import type { JournalEntry } from "../../../webhook-stub/src/types.ts";
 import type { AdmissionProfile } from "../profile/profile.ts";
 
 export type Verdict = "pass" | "fail" | "error" | "skipped";

@@ -3,7 +3,7 @@
 // records evidence for every step.
 import { randomBytes } from "node:crypto";
 import { dirname, resolve } from "node:path";
-import type { JournalEntry, StubControl, StubPolicy } from "../../webhook-stub/src/types.ts";
+import type { JournalEntry, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import type { StartedLab } from "../lab/lab.ts";
 import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
 import { sleep } from "../util/wait.ts";

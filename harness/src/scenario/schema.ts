@@ -132,7 +132,7 @@ export const stepSchemas = {
 
 export type StepAction = keyof typeof stepSchemas;
 export const STEP_ACTIONS = Object.keys(stepSchemas) as StepAction[];
-export const stepSchema = z.union(Object.values(stepSchemas) as [z.ZodType, ...z.ZodType[]]);
+export const stepSchema = z.union(Object.values(stepSchemas) as unknown as [z.ZodType, ...z.ZodType[]]);
 
 export const SCENARIO_API_VERSION = "imagepolicy-lab.dev/v1alpha1";
 

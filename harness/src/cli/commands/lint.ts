@@ -13,7 +13,7 @@ export async function lint(file: string | undefined, flags: ProfileFlags, io: Cl
     ? await lintAdmissionFile(file)
     : (() => {
         const r = lintProfile(profileFromFlags(flags), { file: "command line" });
-        const label = (i: { path: string }) => ({ ...i, path: profileFlagLabel(i.path) });
+        const label = <T extends { path: string }>(i: T): T => ({ ...i, path: profileFlagLabel(i.path) });
         return { ...r, errors: r.errors.map(label), warnings: r.warnings.map(label) };
       })();
   for (const w of result.warnings) io.stderr.write(`${pc.yellow("warning:")} ${formatIssue(w)}\n`);

@@ -376,24 +376,42 @@ async function writeAdmission(hostDir: string, profile: AdmissionProfile, backen
 }
 
 /**
- * Removes what a detached kind lab left (for `down`): the cluster, the stub container, and the
- * network when the lab created it and nothing else is attached. Idempotent; collects every failure.
+ * Removes what a detached kind lab left (for `down`, from another process): the cluster, the stub
+ * container, and the network when the lab created it and nothing else is attached. Idempotent;
+ * returns what it removed and throws an AggregateError naming every part that failed.
  */
-export async function destroyKindLab(state: LabState, o: { env?: Env; kindPath?: string; logger?: Logger } = {}): Promise<void> {
+export async function deleteKindResources(state: LabState, o: { env?: Env; kindPath?: string; logger?: Logger } = {}): Promise<string[]> {
   const logger = o.logger ?? silentLogger;
   const errors: unknown[] = [];
+  const removed: string[] = [];
   if (state.kind) {
     const pins = kindPins(state.k8sVersion, { env: o.env });
     const kind = await findKind(pins.release, o.env ?? process.env, o.kindPath);
     if (!kind.found) errors.push(new LabError(`cannot delete kind cluster ${state.kind.clusterName}: ${kind.problem}`));
-    else await run(kind.found.path, ["delete", "cluster", "--name", state.kind.clusterName]).catch((e) => errors.push(e));
+    else {
+      // `kind delete cluster` succeeds for a cluster that is already gone, so ask first to report honestly.
+      const existed = (await tryRun(kind.found.path, ["get", "clusters"])).stdout.split("\n").includes(state.kind.clusterName);
+      await run(kind.found.path, ["delete", "cluster", "--name", state.kind.clusterName])
+        .then(() => existed && removed.push(`kind cluster ${state.kind!.clusterName}`))
+        .catch((e) => errors.push(e));
+    }
   }
-  if (state.stub?.containerId) await removeContainer(state.stub.containerId).catch((e) => errors.push(e));
+  if (state.stub?.containerId) {
+    const exists = (await tryRun("docker", ["inspect", "--type=container", state.stub.containerId])).ok;
+    await removeContainer(state.stub.containerId)
+      .then(() => exists && removed.push(`stub container ${state.stub!.containerId!.slice(0, 12)}`))
+      .catch((e) => errors.push(e));
+  }
   if (state.kind?.networkCreated) {
     const attached = await networkContainers(state.kind.networkName);
     if (attached.length) logger.warn(`leaving docker network ${state.kind.networkName}: still used by ${attached.join(", ")}`);
-    else await removeNetwork(state.kind.networkName).catch((e) => errors.push(e));
+    else {
+      const exists = (await tryRun("docker", ["network", "inspect", state.kind.networkName])).ok;
+      await removeNetwork(state.kind.networkName)
+        .then(() => exists && removed.push(`docker network ${state.kind!.networkName}`))
+        .catch((e) => errors.push(e));
+    }
   }
   if (errors.length) throw new AggregateError(errors, "failed to remove the kind lab cleanly");
+  return removed;
 }
-

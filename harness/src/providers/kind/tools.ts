@@ -4,7 +4,7 @@
 import { access, constants } from "node:fs/promises";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
-import { execa } from "execa";
+import { execa, type Options } from "execa";
 import { CommandError } from "../../util/errors.ts";
 
 /**
@@ -47,20 +47,22 @@ export interface RunResult {
 /** Runs a program and never throws; `ok` says whether it exited 0. */
 export async function tryRun(command: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   const argv = [command, ...args];
-  const sub = execa(command, args, {
+  const lines = o.onLine
+    ? function* (line: unknown) {
+        o.onLine!(String(line));
+        yield line;
+      }
+    : undefined;
+  const options: Options = {
     reject: false,
     input: o.input,
     env: o.env,
     cancelSignal: o.signal,
     timeout: o.timeoutMs,
     stripFinalNewline: true,
-    ...(o.onLine
-      ? {
-          stdout: [function* (line: unknown) { o.onLine!(String(line)); yield line; }, "pipe"],
-          stderr: [function* (line: unknown) { o.onLine!(String(line)); yield line; }, "pipe"],
-        }
-      : {}),
-  } as Parameters<typeof execa>[2]);
+    ...(lines ? { stdout: [lines, "pipe"], stderr: [lines, "pipe"] } : {}),
+  };
+  const sub = execa(command, args, options);
   const r = await sub;
   const stdout = typeof r.stdout === "string" ? r.stdout : Array.isArray(r.stdout) ? r.stdout.join("\n") : String(r.stdout ?? "");
   const stderr = typeof r.stderr === "string" ? r.stderr : Array.isArray(r.stderr) ? r.stderr.join("\n") : String(r.stderr ?? "");
