@@ -35,7 +35,9 @@ const progress: Progress = {
 const controller = new AbortController();
 process.once("SIGINT", () => controller.abort());
 try {
+  const r0 = performance.now();
   const bins = await resolveBinaries({ ...(k8sVersion ? { k8sVersion } : {}), progress, logger, signal: controller.signal });
+  console.log(`${stamp()} resolveBinaries took ${((performance.now() - r0) / 1000).toFixed(2)}s`);
   console.log(`${stamp()} resolved Kubernetes ${bins.version} (etcd ${bins.etcdVersion}) from: ${bins.source}`);
   console.log("attempts:\n" + bins.attempts.map((a) => `  - ${a}`).join("\n"));
   for (const [name, path] of [["kube-apiserver", bins.kubeApiserver], ["kube-controller-manager", bins.kubeControllerManager], ["etcd", bins.etcd]] as const) {

@@ -2,10 +2,11 @@
 // strictly, normalized once, then evaluated per image against normalized references (reference.ts).
 import { stringify } from "yaml";
 import { z } from "zod";
-import { ConfigError, type ConfigIssue } from "../../harness/src/util/errors.ts";
+import { ConfigError } from "../../harness/src/util/errors.ts";
 import { parseYamlSource, readYamlSource, type YamlSource } from "../../harness/src/util/yaml-source.ts";
 import {
   ANY_REGISTRY,
+  canonicalForms,
   compileGlob,
   normalizeRegistry,
   normalizeRepositoryPrefix,
@@ -15,6 +16,7 @@ import {
   type EntryResult,
   type ImageReference,
 } from "./reference.ts";
+import { schemaIssues } from "./schema-issues.ts";
 import type { ImageReviewSpec, ImageReviewStatus, StubPolicy } from "./types.ts";
 
 export const POLICY_API_VERSION = "imagepolicy-lab.dev/v1alpha1";
@@ -114,23 +116,6 @@ const StubPolicySchema = z.strictObject({
   auditAnnotations,
 });
 
-function toIssues(error: z.ZodError, file: string, lineOf?: YamlSource["lineOf"]): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  for (const issue of error.issues) {
-    // One issue per unknown key, pointing at the key's own line.
-    const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-    for (const path of paths) {
-      issues.push({
-        file,
-        line: lineOf?.(path),
-        path: path.map(String).join("."),
-        message: issue.code === "unrecognized_keys" ? `unknown field "${String(path.at(-1))}"` : issue.message,
-      });
-    }
-  }
-  return issues;
-}
-
 function normalizeRules(r: PolicyRules): PolicyRules {
   const norm = (list: string[], f: (s: string) => EntryResult) => [...new Set(list.map((s) => unwrap(f(s))))];
   return {
@@ -169,7 +154,7 @@ export async function loadPolicyFile(file: string): Promise<StubPolicy> {
 
 function policyFromSource(src: YamlSource): StubPolicy {
   const result = PolicyFileSchema.safeParse(src.value);
-  if (!result.success) throw new ConfigError(toIssues(result.error, src.file, src.lineOf), `invalid stub policy in ${src.file}`);
+  if (!result.success) throw new ConfigError(schemaIssues(result.error, src.file, src.lineOf), `invalid stub policy in ${src.file}`);
   const f = result.data;
   return {
     ...fromFileRules(f),
@@ -185,7 +170,7 @@ function policyFromSource(src: YamlSource): StubPolicy {
  */
 export function validatePolicy(value: unknown, label = "policy"): StubPolicy {
   const result = StubPolicySchema.safeParse(value);
-  if (!result.success) throw new ConfigError(toIssues(result.error, label), `invalid stub policy from ${label}`);
+  if (!result.success) throw new ConfigError(schemaIssues(result.error, label), `invalid stub policy from ${label}`);
   const p = result.data;
   return {
     ...normalizeRules(p),
@@ -322,9 +307,10 @@ function checkImage(c: CompiledRules, image: string): string | undefined {
 }
 
 function refusal({ where, rules, deny }: CompiledRules, ref: ImageReference): string | undefined {
+  const canonical = canonicalForms(ref);
   for (const d of deny) {
     // Match the full reference and the bare name, so `docker.io/library/nginx` denies every tag of it.
-    if (d.re.test(ref.normalized) || d.re.test(ref.name)) return `matches ${where}deny.patterns "${d.pattern}"`;
+    if (d.re.test(canonical.normalized) || d.re.test(canonical.name)) return `matches ${where}deny.patterns "${d.pattern}"`;
   }
   const allowed =
     rules.allowRegistries.some((r) => registryMatches(ref, r)) || rules.allowRepositories.some((p) => repositoryMatches(ref, p));
@@ -335,8 +321,8 @@ function refusal({ where, rules, deny }: CompiledRules, ref: ImageReference): st
       return `nothing is allowed (${where}allow.registries and ${where}allow.repositories are empty)`;
     }
     if (!rules.allowRepositories.length) return `registry ${ref.registry} not in ${regs}`;
-    if (!rules.allowRegistries.length) return `repository ${ref.name} not under ${repos}`;
-    return `registry ${ref.registry} not in ${regs} and repository ${ref.name} not under ${repos}`;
+    if (!rules.allowRegistries.length) return `repository ${canonical.name} not under ${repos}`;
+    return `registry ${ref.registry} not in ${regs} and repository ${canonical.name} not under ${repos}`;
   }
   if (rules.requireDigest && ref.digest === undefined) return `no digest (${where}requireDigest)`;
   // With a digest the runtime ignores the tag, so `:latest@sha256:…` is pinned and passes.

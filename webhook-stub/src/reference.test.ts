@@ -52,7 +52,8 @@ describe("parseReference: valid references normalize like containerd", () => {
     ["[::1]:5000/repo", "[::1]:5000/repo:latest", "[::1]:5000", "repo", "latest", undefined],
     ["lowercase:Uppercase", "docker.io/library/lowercase:Uppercase", "docker.io", "library/lowercase", "Uppercase", undefined],
     ["a__b/c--d/e.f_g", "docker.io/a__b/c--d/e.f_g:latest", "docker.io", "a__b/c--d/e.f_g", "latest", undefined],
-    ["TRUSTED.IO/app", "trusted.io/app:latest", "trusted.io", "app", "latest", undefined],
+    ["TRUSTED.IO/app", "TRUSTED.IO/app:latest", "TRUSTED.IO", "app", "latest", undefined],
+    ["A/b", "A/b:latest", "A", "b", "latest", undefined], // upper case makes "A" a host
     ["registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.9", "registry.k8s.io", "pause", "3.9", undefined],
     [`docker.io/${"1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a"}`, "docker.io/library/1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a:latest", "docker.io", "library/1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a", "latest", undefined],
   ];
@@ -184,6 +185,12 @@ describe("repository prefixes match on path-component boundaries", () => {
     expect(normalizeRepositoryPrefix("nginx:1.25")).toMatchObject({ ok: false, reason: expect.stringMatching(/tag or digest/) });
     expect(normalizeRepositoryPrefix("Nginx")).toMatchObject({ ok: false });
   });
+});
+
+it("matches registries and repositories regardless of the registry's case", () => {
+  expect(registryMatches(ref("Trusted.IO/x"), "trusted.io")).toBe(true);
+  expect(repositoryMatches(ref("Quay.io/team/x"), "quay.io/team")).toBe(true);
+  expect(repositoryMatches(ref("quay.io/Team/x".toLowerCase()), "quay.io/team")).toBe(true);
 });
 
 describe("compileGlob", () => {

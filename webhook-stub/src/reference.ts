@@ -19,7 +19,10 @@
 export interface ImageReference {
   /** The string as given. */
   original: string;
-  /** Registry host[:port], lower-cased (host names are case-insensitive); `docker.io` when implicit. */
+  /**
+   * Registry host[:port] as written (`docker.io` when implicit). Not lower-cased: `A/b` names host `A`,
+   * while `a/b` is Docker Hub's `a/b`, so case carries meaning in the string. Matching ignores case.
+   */
   registry: string;
   /** Path without the registry, e.g. `library/nginx`. */
   repository: string;
@@ -88,7 +91,7 @@ export function parseReference(input: string): ReferenceParseResult {
     if (problem) return fail(problem);
   }
   const slash = name.indexOf("/");
-  const registry = name.slice(0, slash).toLowerCase();
+  const registry = name.slice(0, slash);
   const repository = name.slice(slash + 1);
   const tagDefaulted = m[2] === undefined && digest === undefined;
   const tag = tagDefaulted ? "latest" : m[2];
@@ -193,14 +196,21 @@ export function normalizeRepositoryPrefix(entry: string): EntryResult {
   return { ok: true, value: parsed.ref.name };
 }
 
-/** True when `ref` is served by `registry` (a normalized entry): exact host and port, or `*`. */
+/** `ref.name` and `ref.normalized` with the registry lower-cased: the forms policy entries are compared with. */
+export function canonicalForms(ref: ImageReference): { name: string; normalized: string } {
+  const registry = ref.registry.toLowerCase();
+  return { name: `${registry}/${ref.repository}`, normalized: `${registry}${ref.normalized.slice(ref.registry.length)}` };
+}
+
+/** True when `ref` is served by `registry` (a normalized entry): exact host and port, any case, or `*`. */
 export function registryMatches(ref: ImageReference, registry: string): boolean {
-  return registry === ANY_REGISTRY || ref.registry === registry;
+  return registry === ANY_REGISTRY || ref.registry.toLowerCase() === registry;
 }
 
 /** True when `ref`'s repository is `prefix` or lies under it on a `/` boundary (`…/nginx` ≠ `…/nginx-evil`). */
 export function repositoryMatches(ref: ImageReference, prefix: string): boolean {
-  return ref.name === prefix || ref.name.startsWith(`${prefix}/`);
+  const name = canonicalForms(ref).name;
+  return name === prefix || name.startsWith(`${prefix}/`);
 }
 
 /**

@@ -102,6 +102,7 @@ class Stub implements StartedStub {
   /** Fault transitions run one at a time (listen/close are asynchronous). */
   #transitions: Promise<unknown> = Promise.resolve();
   #stopping?: Promise<void>;
+  #stopped = false;
   reviewPort = 0;
   controlPort = 0;
 
@@ -178,7 +179,10 @@ class Stub implements StartedStub {
   }
 
   stop(): Promise<void> {
+    this.#stopped = true;
     this.#stopping ??= (async () => {
+      // A fault transition in flight sees #stopped and does not listen again.
+      await this.#transitions;
       for (const t of this.#timers) clearTimeout(t);
       this.#timers.clear();
       await Promise.all([
@@ -205,10 +209,11 @@ class Stub implements StartedStub {
   }
 
   async #applyFault(fault: Fault): Promise<void> {
-    if (this.#stopping) return;
+    if (this.#stopped) return;
     const wantBadCert = fault.kind === "bad-cert";
     if (wantBadCert !== this.#usingBadCert) {
       const pair = wantBadCert ? await this.#getBadCert() : this.#opts.tls;
+      if (this.#stopped) return;
       const tls = this.#opts.tls;
       this.#review.setSecureContext({ cert: pair.certPem, key: pair.keyPem, minVersion: "TLSv1.2", ...(tls.clientCaPem ? { ca: tls.clientCaPem } : {}) });
       this.#usingBadCert = wantBadCert;
@@ -495,13 +500,19 @@ function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
   });
 }
 
-/** A TCP RST rather than a FIN: client-go retries "connection reset by peer" (spec §9). */
+/**
+ * A TCP RST rather than a FIN: client-go retries "connection reset by peer" (spec §9), while a clean
+ * close reads as EOF. A TLS socket's own handle cannot reset, so reset the TCP socket beneath it
+ * (`_parent`, undocumented but stable since Node 0.11); fall back to a plain destroy.
+ */
 function resetSocket(socket: Socket): void {
+  const raw = (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
   try {
-    socket.resetAndDestroy();
+    raw.resetAndDestroy();
   } catch {
-    socket.destroy();
+    // not a TCP handle
   }
+  socket.destroy();
 }
 
 function sanHosts(certPem: string): string[] {

@@ -74,7 +74,8 @@ interface Run {
   binDir: string;
   logger: Logger;
   options: ResolveBinariesOptions;
-  found: Partial<Record<BinaryName, { path: string; source: string }>>;
+  /** `where` is the place (variable or cache dir), `source` the full human description. */
+  found: Partial<Record<BinaryName, { path: string; where: string; source: string }>>;
   attempts: string[];
 }
 
@@ -128,13 +129,20 @@ export async function resolveBinaries(options: ResolveBinariesOptions = {}): Pro
   }
   const sources = Object.fromEntries(BINARY_NAMES.map((n) => [n, run.found[n]?.source ?? ""])) as Record<BinaryName, string>;
   const distinct = [...new Set(Object.values(sources))];
+  const places = [...new Set(BINARY_NAMES.map((n) => run.found[n]?.where))];
   return {
     kubeApiserver: run.found["kube-apiserver"]?.path ?? "",
     kubeControllerManager: run.found["kube-controller-manager"]?.path ?? "",
     etcd: run.found.etcd?.path ?? "",
     version: info.version,
     etcdVersion: info.etcdVersion,
-    source: distinct.length === 1 ? (distinct[0] ?? "") : BINARY_NAMES.map((n) => `${n}: ${sources[n]}`).join("; "),
+    // One line for the common case of a single place (the cache); per binary otherwise.
+    source:
+      distinct.length === 1
+        ? (distinct[0] ?? "")
+        : places.length === 1 && places[0]?.startsWith("cache ")
+          ? `${places[0]} (${[...new Set(BINARY_NAMES.map((n) => sources[n].slice(`${places[0]} (`.length, -1)))].join("; ")})`
+          : BINARY_NAMES.map((n) => `${n}: ${sources[n]}`).join("; "),
     sources,
     attempts: run.attempts,
   };
@@ -185,7 +193,7 @@ async function useExplicit(run: Run, name: BinaryName, path: string, via: string
     }
   }
   run.attempts.push(`${via}: ${absolute}: found ${name}`);
-  run.found[name] = { path: absolute, source: `${via} (${absolute})` };
+  run.found[name] = { path: absolute, where: via, source: `${via} (${absolute})` };
 }
 
 // Step 3: the cache. Called again after waiting for another process's lock.
@@ -205,7 +213,7 @@ async function fromCache(run: Run): Promise<void> {
       continue;
     }
     run.attempts.push(`cache ${run.binDir}: found ${name}`);
-    run.found[name] = { path: check.path, source: `cache ${run.binDir} (${check.entry.origin})` };
+    run.found[name] = { path: check.path, where: `cache ${run.binDir}`, source: `cache ${run.binDir} (${check.entry.origin})` };
   }
 }
 
@@ -253,7 +261,7 @@ async function install(run: Run, items: InstallItem[]): Promise<void> {
   const paths = await installIntoCache(run.binDir, run.info, items);
   for (const item of items) {
     const path = paths[item.name];
-    if (path) run.found[item.name] = { path, source: `cache ${run.binDir} (${item.origin})` };
+    if (path) run.found[item.name] = { path, where: `cache ${run.binDir}`, source: `cache ${run.binDir} (${item.origin})` };
   }
 }
 

@@ -42,7 +42,8 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .option("--trust <registry>", "allow images from this registry or repository (repeatable)", collect)
     .option("--policy <file>", "stub policy file")
     .option("--mtls", "the stub requires the apiserver's client certificate")
-    .option("--retain", "keep a failed lab for debugging");
+    .option("--retain", "keep a failed lab for debugging")
+    .option("--skip-lint", "give the profile to the apiserver unchecked (to see its own error for a bad value)");
   for (const o of profileOptions()) up.addOption(o);
   up.action(action(async (opts) => (await import("./commands/up.ts")).up(opts, io, globals())));
 

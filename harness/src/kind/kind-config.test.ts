@@ -114,6 +114,12 @@ describe("renderKindConfig", () => {
     expect(kubeadmApiserverCommand(KUBEADM_DEFAULTS, { "enable-admission-plugins": "ImagePolicyWebhook" })).toContain("--enable-admission-plugins=ImagePolicyWebhook");
   });
 
+  it("adds a KubeletConfiguration failCgroupV1: false patch only when asked", () => {
+    expect(patchesOf(render("unversioned")).map((p) => parse(p).kind)).toEqual(["ClusterConfiguration"]);
+    const cfg = parse(renderKindConfig({ hostAdmissionDir: "/abs", allowCgroupV1: true })) as KindCluster;
+    expect(patchesOf(cfg).map((p) => parse(p))).toContainEqual({ kind: "KubeletConfiguration", failCgroupV1: false });
+  });
+
   it("rejects a relative host directory and a bad cluster name, naming both", () => {
     let err: unknown;
     try {

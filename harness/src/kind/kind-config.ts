@@ -33,11 +33,17 @@ export interface KindConfigOptions {
   clusterName?: string;
   /** Default `unversioned`. */
   kubeadmApi?: KubeadmPatchStyle;
+  /**
+   * Add a KubeletConfiguration patch `failCgroupV1: false`, for hosts still on cgroup v1: from
+   * Kubernetes 1.35 the kubelet refuses to start there by default (KEP-5573; kubernetes#134298), and
+   * kind v0.32.0 only warns. The kind provider sets it when docker reports cgroup v1. Default false.
+   */
+  allowCgroupV1?: boolean;
 }
 
 /** Renders the kind config as commented YAML. Throws ConfigError for a non-absolute host directory. */
 export function renderKindConfig(options: KindConfigOptions): string {
-  const { hostAdmissionDir, clusterName, kubeadmApi = "unversioned" } = options;
+  const { hostAdmissionDir, clusterName, kubeadmApi = "unversioned", allowCgroupV1 = false } = options;
   const issues = [];
   if (!isAbsolute(hostAdmissionDir)) {
     issues.push({ file: "hostAdmissionDir", path: "", message: `must be an absolute path (kind resolves relative extraMounts against its working directory), got ${JSON.stringify(hostAdmissionDir)}` });
@@ -96,6 +102,13 @@ export function renderKindConfig(options: KindConfigOptions): string {
         apiVersion: "kubeadm.k8s.io/v1beta4",
         apiServer: { extraArgs: Object.entries(patch.extraArgs).map(([name, value]) => ({ name, value })), extraVolumes: patch.extraVolumes },
       }),
+    );
+  }
+  if (allowCgroupV1) {
+    lines.push(
+      "      # This host runs cgroup v1: the kubelet of Kubernetes >= 1.35 refuses to start there unless told",
+      "      # otherwise (KEP-5573). Unversioned, so it matches kubelet.config.k8s.io/v1beta1.",
+      block({ kind: "KubeletConfiguration", failCgroupV1: false }),
     );
   }
   return `${lines.join("\n")}\n`;

@@ -157,7 +157,8 @@ const skipped: ScenarioResult = {
 };
 
 export function fixtureReport(over: Partial<RunReport> = {}): RunReport {
-  const scenarios = [pass, fail, error, skipped];
+  // A fresh copy each call, so a test that edits the report cannot change another test's input.
+  const scenarios = structuredClone([pass, fail, error, skipped]);
   return {
     tool: { name: "imagepolicy-lab", version: "0.1.0" },
     startedAt: "2025-06-01T10:00:00.000Z",

@@ -3,10 +3,10 @@
 import type { AdmissionProfile } from "../profile/profile.ts";
 import type { CheckResult, RunReport, ScenarioResult, StepResult, Verdict } from "../scenario/result.ts";
 
-/** Human duration: `0.3s`, `12.4s`, `2m05s`. One decimal is enough to compare runs by eye. */
+/** Human duration: `0.3s`, `74.2s`, `2m05s`. One decimal is enough to compare runs by eye. */
 export function formatMs(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return "?";
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 100_000) return `${(ms / 1000).toFixed(1)}s`;
   const s = Math.round(ms / 1000);
   return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
 }
@@ -66,7 +66,7 @@ export function summarize(s: ScenarioResult): Summary {
   if (s.verdict === "fail" && failed) {
     const { check, step } = failed;
     const label = check.what === "allowed" ? "" : `${check.what}: `;
-    return { expected: `step ${step.index + 1} ${label}${check.expected}`, observed: check.observed };
+    return { expected: `step ${step.index + 1} ${label}${check.expected}`, observed: `${label}${check.observed}` };
   }
   const bad = decisiveStep(s);
   if (s.verdict === "error" || bad) {

@@ -154,7 +154,7 @@ code,pre{font:12px/1.4 ui-monospace,monospace;background:var(--code);border-radi
 pre{padding:.5rem;white-space:pre-wrap;margin:0}
 .badge{display:inline-block;border-radius:1em;padding:0 .6em;color:#fff;font-size:12px;font-weight:600}
 .badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}.badge.error{background:var(--error)}.badge.skipped{background:var(--skipped)}
-.muted{color:var(--muted)}.totals{font-size:1.1rem}
+.muted{color:var(--muted)}.totals{font-size:1.1rem}.description{white-space:pre-line}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;margin:.5rem 0}.facts dt{color:var(--muted)}.facts dd{margin:0}.facts ul{margin:0;padding-left:1rem}
 details{border:1px solid var(--line);border-radius:6px;margin:.5rem 0;padding:.25rem .75rem}details[open]{padding-bottom:.75rem}
 summary{cursor:pointer;padding:.25rem 0}details.fail{border-left:4px solid var(--fail)}details.error{border-left:4px solid var(--error)}

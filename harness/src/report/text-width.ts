@@ -4,7 +4,7 @@
 const segmenter = new Intl.Segmenter("en", { granularity: "grapheme" });
 
 // East Asian Wide/Fullwidth blocks plus pictographs: the ones terminals draw two cells wide.
-const WIDE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f900}-\u{1f9ff}\u{20000}-\u{3fffd}]|\p{Extended_Pictographic}\ufe0f/u;
+const WIDE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1f64f}\u{1f680}-\u{1f6ff}\u{1f900}-\u{1faff}\u{20000}-\u{3fffd}]|\p{Extended_Pictographic}\ufe0f/u;
 const ZERO = /^[\p{M}\u200b-\u200f\u2060\ufeff]+$/u;
 
 function graphemeWidth(g: string): number {

@@ -40,13 +40,12 @@ export class K8s {
     }
   }
 
-  async hasDefaultServiceAccount(namespace: string): Promise<boolean> {
+  /** Creates the namespace's `default` ServiceAccount unless the controller-manager already did. */
+  async ensureDefaultServiceAccount(namespace: string): Promise<void> {
     try {
-      await this.core.readNamespacedServiceAccount({ name: "default", namespace });
-      return true;
+      await this.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "default" } } });
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return false;
-      throw err;
+      if (!(err instanceof ApiException && err.code === 409)) throw err;
     }
   }
 

@@ -52,34 +52,47 @@ export function planByProfile(scenarios: LoadedScenario[], current?: AdmissionPr
   return list;
 }
 
+export interface ScenarioPlayer {
+  /** Applies the scenario's profile if it differs from the lab's, then plays it. */
+  play(s: LoadedScenario, onStep?: (step: StepResult) => void): Promise<ScenarioResult>;
+  readonly profileSwitches: RunReport["profileSwitches"];
+}
+
+/** Plays scenarios one at a time on a lab (used by `run` and by the vitest conformance suite). */
+export function createPlayer(lab: StartedLab, o: { signal?: AbortSignal; onProfile?: (p: AdmissionProfile, elapsedMs: number) => void } = {}): ScenarioPlayer {
+  const k8s = new K8s(lab.kubeConfig());
+  const profileSwitches: RunReport["profileSwitches"] = [];
+  return {
+    profileSwitches,
+    async play(s, onStep) {
+      const wanted = scenarioProfile(s.doc);
+      if (profileKey(wanted) !== profileKey(lab.profile)) {
+        const sw = await lab.applyProfile(wanted);
+        profileSwitches.push({ profile: wanted, elapsedMs: sw.elapsedMs });
+        o.onProfile?.(wanted, sw.elapsedMs);
+      }
+      return runOne(s, { lab, k8s, stub: lab.stub, onStep: onStep ?? (() => {}), signal: o.signal });
+    },
+  };
+}
+
 export async function runScenarios(o: RunOptions): Promise<RunReport> {
   const { lab } = o;
   const started = new Date();
   const t0 = performance.now();
-  const k8s = new K8s(lab.kubeConfig());
-  const stub = lab.stub;
+  const player = createPlayer(lab, { signal: o.signal, onProfile: (profile, elapsedMs) => o.onEvent?.({ type: "profile", profile, elapsedMs }) });
   const results: ScenarioResult[] = [];
-  const profileSwitches: RunReport["profileSwitches"] = [];
-  const plan = planByProfile(o.scenarios, lab.profile);
-  const total = o.scenarios.length;
-  let index = 0;
-  for (const group of plan) {
-    if (profileKey(group.profile) !== profileKey(lab.profile)) {
-      const sw = await lab.applyProfile(group.profile);
-      profileSwitches.push({ profile: group.profile, elapsedMs: sw.elapsedMs });
-      o.onEvent?.({ type: "profile", profile: group.profile, elapsedMs: sw.elapsedMs });
-    }
-    for (const s of group.scenarios) {
-      o.signal?.throwIfAborted();
-      o.onEvent?.({ type: "scenario-start", name: s.doc.name, index, total });
-      const result = await runOne(s, { lab, k8s, stub, onStep: (step) => o.onEvent?.({ type: "step", scenario: s.doc.name, step }), signal: o.signal });
-      results.push(result);
-      o.onEvent?.({ type: "scenario-end", result, index, total });
-      index++;
-    }
+  const ordered = planByProfile(o.scenarios, lab.profile).flatMap((g) => g.scenarios);
+  const total = ordered.length;
+  for (const [index, s] of ordered.entries()) {
+    o.signal?.throwIfAborted();
+    o.onEvent?.({ type: "scenario-start", name: s.doc.name, index, total });
+    const result = await player.play(s, (step) => o.onEvent?.({ type: "step", scenario: s.doc.name, step }));
+    results.push(result);
+    o.onEvent?.({ type: "scenario-end", result, index, total });
   }
   const durationMs = performance.now() - t0;
-  const restarts = profileSwitches.reduce((a, p) => a + p.elapsedMs, 0);
+  const restarts = player.profileSwitches.reduce((a, p) => a + p.elapsedMs, 0);
   return {
     tool: { name: "imagepolicy-lab", version: o.version ?? "0.0.0" },
     startedAt: started.toISOString(),
@@ -88,7 +101,7 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
     provider: lab.provider.name,
     k8sVersion: lab.k8sVersion,
     labStartMs: o.labStartMs ?? 0,
-    profileSwitches,
+    profileSwitches: player.profileSwitches,
     scenarios: results,
     totals: totals(results),
     unavoidableWaitMs: restarts + results.reduce((a, r) => a + r.unavoidableWaitMs, 0),
@@ -132,7 +145,10 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
   const namespaces = [ns, ...(doc.namespaces ?? []).map((n) => `${ns}-${n}`)];
   try {
     await Promise.all(namespaces.map((n) => ctx.k8s.ensureNamespace(n, { "imagepolicy-lab.dev/scenario": doc.name })));
-    for (const n of namespaces) await waitForServiceAccount(ctx.k8s, n);
+    // Pods need the namespace's `default` ServiceAccount. The controller-manager creates it, but after
+    // an apiserver restart its watches come back only after a backoff of seconds; scenarios are about
+    // admission, so they create it themselves (409 when the controller-manager was first).
+    await Promise.all(namespaces.map((n) => ctx.k8s.ensureDefaultServiceAccount(n)));
     if (ctx.stub) await applyBackend(ctx.stub, doc.backend ?? {}, s.file, ns, true);
     const marks = new Map<string, Mark>();
     for (const [i, step] of doc.steps.entries()) {
@@ -153,14 +169,6 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
 }
 
 const sumWait = (steps: StepResult[]) => steps.reduce((a, s) => a + s.unavoidableWaitMs, 0);
-
-async function waitForServiceAccount(k8s: K8s, namespace: string): Promise<void> {
-  const deadline = performance.now() + 30_000;
-  while (!(await k8s.hasDefaultServiceAccount(namespace))) {
-    if (performance.now() > deadline) throw new Error(`the default ServiceAccount of namespace ${namespace} did not appear within 30000ms (is kube-controller-manager running?)`);
-    await sleep(50);
-  }
-}
 
 /** Installs a backend block; at scenario start (`reset`) unset parts go back to the defaults. */
 async function applyBackend(stub: StubControl, b: BackendDoc, file: string, ns: string, reset: boolean): Promise<void> {

@@ -20,6 +20,7 @@ export interface UpFlags extends ProfileFlags {
   policy?: string;
   mtls?: boolean;
   retain?: boolean;
+  skipLint?: boolean;
 }
 
 /** Profile from flags, linted: errors name the flag. */
@@ -31,7 +32,7 @@ export function profileOrThrow(flags: ProfileFlags) {
 }
 
 export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quiet?: boolean }): Promise<number> {
-  const profile = profileOrThrow(flags);
+  const profile = flags.skipLint ? profileFromFlags(flags) : profileOrThrow(flags);
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider);
   logger.info(`provider: ${provider.name} (${why})`);
@@ -49,14 +50,16 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     externalBackend: flags.backendUrl ? { url: flags.backendUrl, caPem: await readFile(resolve(io.cwd, flags.backendCa!), "utf8") } : undefined,
     detached: true,
     retain: flags.retain,
+    skipLint: flags.skipLint,
     logger,
     progress: terminalProgress(io, g.quiet),
   });
+  const p = lab.profile;
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   io.stdout.write(
     [
       `Lab ready in ${secs}s (${provider.name}, Kubernetes ${lab.k8sVersion}).`,
-      `  profile:    defaultAllow=${profile.defaultAllow} allowTTL=${profile.allowTTL} denyTTL=${profile.denyTTL} retryBackoff=${profile.retryBackoff}`,
+      `  profile:    defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}`,
       lab.backend ? `  backend:    ${lab.backend.endpoint.url} (stub; control ${lab.backend.controlUrl})` : `  backend:    ${flags.backendUrl}`,
       `  kubeconfig: ${lab.kubeconfigPath}`,
       "",

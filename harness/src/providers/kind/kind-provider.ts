@@ -86,7 +86,10 @@ export class KindProvider implements ClusterProvider {
     const docker = await dockerStatus();
     if (!docker.cli) reasons.push(`the docker CLI is not on PATH: install Docker Engine (Debian: apt-get install -y docker.io) or run ${ensureScript}`);
     else if (!docker.daemon) reasons.push(`the Docker daemon does not answer 'docker info' (${docker.error ?? "no answer"}): start it (systemctl start docker, or ${ensureScript})`);
-    else found.push(`docker ${docker.serverVersion}`);
+    else {
+      found.push(`docker ${docker.serverVersion}`);
+      if (docker.cgroupVersion === "1") found.push("cgroup v1 host (the lab adds failCgroupV1: false for the kubelet)");
+    }
 
     let pins: ReturnType<typeof kindPins> | undefined;
     try {
@@ -227,12 +230,16 @@ export class KindProvider implements ClusterProvider {
       await mkdir(logsDir, { recursive: true, mode: 0o700 });
       await mkdir(hostAdmissionDir, { recursive: true, mode: 0o700 });
       await writeAdmission(hostAdmissionDir, o.profile, o.backend);
-      const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi });
+      // kubelet >= 1.35 refuses cgroup v1 hosts by default; kind v0.32.0 only warns (kind-config.ts).
+      const cgroupV1 = (await dockerStatus()).cgroupVersion === "1" && minorOf(o.k8sVersion) >= 35;
+      if (cgroupV1) logger.warn("this Docker host uses cgroup v1: the kind config tells the kubelet not to refuse it (failCgroupV1: false)");
+      const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi, allowCgroupV1: cgroupV1 });
       await writeFile(join(stateDir, "kind-config.yaml"), config, { mode: 0o644 });
 
       await task(o.progress, `kind create cluster ${clusterName}`, async (t) => {
         created = true; // from here on, nodes may exist: teardown must run `kind delete`
-        const env: Record<string, string | undefined> = { ...this.env, KIND_EXPERIMENTAL_DOCKER_NETWORK: network.name };
+        // Same network as the stub; the variable is only passed when it is not kind's default (kind warns about it).
+        const env: Record<string, string | undefined> = { ...this.env, KIND_EXPERIMENTAL_DOCKER_NETWORK: network.name === "kind" ? undefined : network.name };
         // kind puts node names and subnets into NO_PROXY, not other containers: add the stub (§7).
         if (env.HTTPS_PROXY || env.https_proxy) env.NO_PROXY = [env.NO_PROXY ?? env.no_proxy, STUB_ALIAS].filter(Boolean).join(",");
         // --retain always: a failed create stays for `kind export logs`; we delete it afterwards ourselves.
@@ -331,6 +338,10 @@ export class KindProvider implements ClusterProvider {
       throw wrap(`failed to start the kind cluster (${kept}; logs in ${logsDir})`, err);
     }
   }
+}
+
+function minorOf(k8sVersion: string): number {
+  return Number(/^v?1\.(\d+)/.exec(k8sVersion)?.[1] ?? 0);
 }
 
 function loadKubeConfig(path: string): KubeConfig {

@@ -16,6 +16,7 @@ export const KIND_ENV = Object.freeze({
   IMAGEPOLICY_LAB_KIND_NODE_IMAGE: "Node image to boot instead of the pinned kindest/node@sha256 for the Kubernetes version.",
   IMAGEPOLICY_LAB_CACHE: "Cache root (shared with the binaries); kind goes to <root>/tools/kind-<release>/. Default ${XDG_CACHE_HOME:-~/.cache}/imagepolicy-lab.",
   KIND_EXPERIMENTAL_DOCKER_NETWORK: "kind's own variable: the docker network the nodes join (default `kind`); the stub joins the same one.",
+  IMAGEPOLICY_LAB_STUB_IMAGE_VARIANT: "Stub image: auto (default: `default` when node:24-bookworm-slim is present locally, else `offline`), default (FROM the Node base image, pulled if needed) or offline (FROM scratch with the project's Node binary).",
   TESTCONTAINERS_RYUK_DISABLED: "testcontainers' variable. Set to true by the provider only when the Ryuk image is not present locally; our own teardown then removes the stub container.",
   IMAGEPOLICY_LAB_DOCKER_TESTS: "Tests only: 1 runs the docker-backed e2e tests, 0 skips them. Default: on when CI=true or a Docker engine answers.",
 } as const);
@@ -163,16 +164,19 @@ export interface DockerStatus {
   cli: boolean;
   daemon: boolean;
   serverVersion?: string;
+  /** "1" or "2" as docker reports it (kind nodes share the host's cgroup hierarchy). */
+  cgroupVersion?: string;
   /** What failed, in docker's words. */
   error?: string;
 }
 
 /** Whether the docker CLI exists and its daemon answers `docker info`. */
 export async function dockerStatus(): Promise<DockerStatus> {
-  const r = await tryRun("docker", ["info", "--format", "{{.ServerVersion}}"], { timeoutMs: 20_000 });
+  const r = await tryRun("docker", ["info", "--format", "{{.ServerVersion}} {{.CgroupVersion}}"], { timeoutMs: 20_000 });
   if (r.spawnError) return { cli: false, daemon: false, error: r.spawnError };
-  if (!r.ok || !r.stdout.trim()) return { cli: true, daemon: false, error: (r.stderr || r.stdout).trim().split("\n").slice(-2).join(" ") };
-  return { cli: true, daemon: true, serverVersion: r.stdout.trim() };
+  const [serverVersion, cgroupVersion] = r.stdout.trim().split(/\s+/);
+  if (!r.ok || !serverVersion) return { cli: true, daemon: false, error: (r.stderr || r.stdout).trim().split("\n").slice(-2).join(" ") };
+  return { cli: true, daemon: true, serverVersion, ...(cgroupVersion ? { cgroupVersion } : {}) };
 }
 
 /** kind's own check (`docker inspect --type=image`): a ref that passes will not be pulled. */

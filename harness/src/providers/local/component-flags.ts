@@ -42,6 +42,9 @@ export function etcdFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPort
     .set("peer-client-cert-auth", true)
     // A lab's etcd is throwaway: skip fsync-heavy work that only slows a 2-core machine.
     .set("unsafe-no-fsync", true)
+    // A single member elects itself after one election timeout (default 1 s); on loopback 100 ms is plenty.
+    .set("heartbeat-interval", 10)
+    .set("election-timeout", 100)
     .set("log-level", "warn")
     .render();
 }

@@ -125,11 +125,11 @@ export class LocalProvider implements ClusterProvider {
 
       const kcm = await task(o.progress, "start kube-controller-manager", async () => {
         const p = await startComponent("kube-controller-manager", binaries.kubeControllerManager, controllerManagerFlags(pki, layout, ports));
-        // Pods need the `default` ServiceAccount, which only the controller-manager creates (behavior spec §15).
-        await waitReady("the default ServiceAccount (created by kube-controller-manager)", p, budget, o.signal, async () => {
-          const r = await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, { caPem: pki.caPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem });
-          return r.status === 200 ? true : undefined;
-        });
+        // Pods need the `default` ServiceAccount. The controller-manager creates it in every namespace,
+        // but only seconds after it starts; creating this first one ourselves (as envtest does) makes the
+        // lab usable at once, while new namespaces still prove the controller-manager works.
+        await ensureDefaultServiceAccount(server, pki);
+        await p.assertRunning();
         return p;
       });
 
@@ -157,7 +157,9 @@ export class LocalProvider implements ClusterProvider {
         applyProfile: async (next: AdmissionProfile): Promise<ProfileSwitch> => {
           const t0 = performance.now();
           await writeAdmission(layout.admissionDir, next, o.backend);
-          await apiserver.stop();
+          // The lab's apiserver holds no state of its own (etcd does); a graceful shutdown would only
+          // wait for the controller-manager's watches to drain.
+          await apiserver.stop(200);
           started.splice(started.indexOf(apiserver), 1);
           apiserver = await startApiserver();
           // Keep the controller-manager last so teardown order stays kcm, apiserver, etcd.
@@ -216,6 +218,25 @@ async function waitReady(target: string, p: ManagedProcess, budgetMs: number, si
     await p.assertRunning();
     throw err;
   });
+}
+
+async function ensureDefaultServiceAccount(server: string, pki: ClusterPki): Promise<void> {
+  const { request } = await import("node:https");
+  const body = JSON.stringify({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: "default" } });
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(
+      `${server}/api/v1/namespaces/default/serviceaccounts`,
+      { method: "POST", ca: pki.caPem, cert: pki.admin.certPem, key: pki.admin.keyPem, headers: { "content-type": "application/json" }, agent: false, timeout: 10_000 },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+  // 409: the controller-manager was faster.
+  if (status !== 201 && status !== 409) throw new Error(`failed to create the default ServiceAccount: HTTP ${status}`);
 }
 
 async function waitApiserver(p: ManagedProcess, server: string, pki: ClusterPki, budgetMs: number, signal?: AbortSignal): Promise<void> {
