@@ -159,8 +159,14 @@ describe("trustPolicy", () => {
     const p = trustPolicy(["trusted.example"], { namespaces: DEFAULT_POLICY.namespaces });
     expect(evaluate(p, spec(["anything.io/x:1"], { namespace: "kube-system" })).allowed).toBe(true);
   });
+  it("takes entries with a path as repository prefixes", () => {
+    const p = trustPolicy(["docker.io/library/nginx", "trusted.example"]);
+    expect(evaluate(p, spec(["nginx:1.25"])).allowed).toBe(true);
+    expect(evaluate(p, spec(["nginx-evil:1.25"])).allowed).toBe(false);
+    expect(evaluate(p, spec(["trusted.example/app:1"])).allowed).toBe(true);
+  });
   it("refuses a bad entry, labelled --trust", async () => {
-    const err = await configError(() => trustPolicy(["trusted.example/team"]));
+    const err = await configError(() => trustPolicy(["bad host!"]));
     expect(err.issues[0]).toMatchObject({ file: "--trust", path: "allowRegistries.0" });
   });
 });

@@ -226,12 +226,15 @@ export const DEFAULT_POLICY: StubPolicy = deepFreeze({
 });
 
 /**
- * The quick `--trust` allowlist: images from exactly these registries are allowed, all else denied.
+ * The quick `--trust` allowlist: images from exactly these registries (`host[:port]`) or repository
+ * prefixes (`registry/path`, anything with a `/`) are allowed, all else denied.
  * `namespaces` defaults to none; pass `DEFAULT_POLICY.namespaces` to keep a kind cluster's system pods running.
- * Throws ConfigError (label `--trust`) for an entry that is not host[:port].
+ * Throws ConfigError (label `--trust`) for an entry that is neither.
  */
-export function trustPolicy(registries: string[], options: { namespaces?: StubPolicy["namespaces"] } = {}): StubPolicy {
-  return validatePolicy({ ...NO_RULES, allowRegistries: registries, namespaces: options.namespaces ?? {}, auditAnnotations: {} }, "--trust");
+export function trustPolicy(entries: string[], options: { namespaces?: StubPolicy["namespaces"] } = {}): StubPolicy {
+  const allowRepositories = entries.filter((e) => e.includes("/"));
+  const allowRegistries = entries.filter((e) => !e.includes("/"));
+  return validatePolicy({ ...NO_RULES, allowRegistries, allowRepositories, namespaces: options.namespaces ?? {}, auditAnnotations: {} }, "--trust");
 }
 
 // ---- evaluation ----

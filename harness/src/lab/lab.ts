@@ -8,6 +8,7 @@ import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/s
 import { DEFAULT_K8S_VERSION } from "../binaries/index.ts";
 import { DEFAULT_PROFILE, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
 import { readLabState, writeLabState } from "../providers/lab-state.ts";
+import { removeSecrets } from "../providers/local/local-provider.ts";
 import type { BackendEndpoint, ClusterProvider, ProfileSwitch, StartedBackend, StartedCluster } from "../providers/provider.ts";
 import { processCleanup, type CleanupRegistry } from "../util/cleanup.ts";
 import { silentLogger, type Logger, type Progress } from "../util/logger.ts";
@@ -111,6 +112,9 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       if (ownsStateDir) {
         removeTemp();
         await rm(stateDir, { recursive: true, force: true });
+      } else {
+        // A failed start leaves no keys behind; logs/ stays for the post-mortem.
+        await removeSecrets(stateDir);
       }
     }
     throw err;

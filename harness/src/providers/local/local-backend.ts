@@ -1,9 +1,11 @@
 // The stub backend for the local provider, on loopback: in this process for runs and tests, or as
 // a detached child process for `up`, so it outlives the command like the control plane does.
 import { existsSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SERVE_CONFIG_API_VERSION, SERVE_CONFIG_KIND, type StubServeConfig } from "../../../../webhook-stub/src/main.ts";
+import { formatPolicyYaml } from "../../../../webhook-stub/src/policy.ts";
 import { startStub } from "../../../../webhook-stub/src/server.ts";
 import { StubClient } from "../../../../webhook-stub/src/stub-client.ts";
 import { processCleanup, type CleanupRegistry } from "../../util/cleanup.ts";
@@ -47,28 +49,25 @@ export async function startLocalBackend(o: BackendStartOptions, cleanup: Cleanup
     const configFile = join(pki.dir, "stub-config.json");
     const readyFile = join(pki.dir, "ready.json");
     await rm(readyFile, { force: true });
-    if (o.policy) await writeFile(join(pki.dir, "policy.json"), JSON.stringify(o.policy), { mode: 0o600 });
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        host: "127.0.0.1",
-        port: 0,
-        controlHost: "127.0.0.1",
-        controlPort: 0,
-        certFile: pki.files.cert,
-        keyFile: pki.files.key,
-        clientCaFile: o.mtls ? pki.files.ca : undefined,
-        tokenFile: pki.files.token,
-        policyJsonFile: o.policy ? join(pki.dir, "policy.json") : undefined,
-        fault: o.fault,
-      }),
-      { mode: 0o600 },
-    );
+    const policyFile = join(pki.dir, "policy.yaml");
+    if (o.policy) await writeFile(policyFile, formatPolicyYaml(o.policy), { mode: 0o600 });
+    const config: StubServeConfig = {
+      apiVersion: SERVE_CONFIG_API_VERSION,
+      kind: SERVE_CONFIG_KIND,
+      listen: { host: "127.0.0.1", port: 0 },
+      control: { host: "127.0.0.1", port: 0 },
+      tls: { certFile: pki.files.cert, keyFile: pki.files.key, clientCAFile: o.mtls ? pki.files.ca : undefined },
+      tokenFile: pki.files.token,
+      policyFile: o.policy ? policyFile : undefined,
+      fault: o.fault,
+    };
+    await writeFile(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+    await mkdir(join(o.stateDir, "logs"), { recursive: true, mode: 0o700 });
     const node = process.execPath;
     const proc = await ManagedProcess.start({
       name: "stub",
       command: node,
-      args: [join(REPO_ROOT, "bin/run-ts.mjs"), join(REPO_ROOT, "webhook-stub/src/main.ts"), "serve", "--config", configFile, "--ready-file", readyFile],
+      args: [join(REPO_ROOT, "bin/imagepolicy-lab.mjs"), "stub", "serve", "--config", configFile, "--ready-file", readyFile],
       logFile: join(o.stateDir, "logs", "stub.log"),
       detached: true,
       cwd: REPO_ROOT,
