@@ -111,6 +111,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .description("print or write the kind cluster config that enables ImagePolicyWebhook")
     .option("--out <file>", "write to this file instead of stdout")
     .option("--admission-dir <dir>", "absolute host directory holding the admission files")
+    .option("--versioned", "emit two versioned patches (kubeadm v1beta3 map form and v1beta4 list form) instead of one unversioned patch")
     .action(action(async (opts) => (await import("./commands/kind-config.ts")).kindConfig(opts, io)));
 
   program

@@ -1,7 +1,7 @@
 // `up`: start a lab and leave it running; `down` stops it.
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy.ts";
+import { DEFAULT_POLICY, loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy.ts";
 import { startLab } from "../../lab/lab.ts";
 import { lintProfile } from "../../profile/profile.ts";
 import { selectProvider } from "../../providers/select.ts";
@@ -34,10 +34,17 @@ export function profileOrThrow(flags: ProfileFlags) {
 export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quiet?: boolean }): Promise<number> {
   const profile = flags.skipLint ? profileFromFlags(flags) : profileOrThrow(flags);
   const logger = terminalLogger(io, g.verbose);
-  const { provider, why } = await selectProvider(flags.provider);
+  const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion } });
   logger.info(`provider: ${provider.name} (${why})`);
   if (flags.backendUrl && !flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "--backend-url needs --backend-ca (the CA that signed the backend's certificate)" }]);
-  const policy = flags.policy ? await loadPolicyFile(resolve(io.cwd, flags.policy)) : flags.trust?.length ? trustPolicy(flags.trust) : undefined;
+  // On kind the cluster's own pods go through the plugin too: a --trust allowlist keeps the default
+  // policy's allow-all rules for kube-system and local-path-storage, or the node never becomes Ready.
+  const systemNamespaces = provider.name === "kind" ? DEFAULT_POLICY.namespaces : undefined;
+  const policy = flags.policy
+    ? await loadPolicyFile(resolve(io.cwd, flags.policy))
+    : flags.trust?.length
+      ? trustPolicy(flags.trust, { namespaces: systemNamespaces })
+      : undefined;
   const stateDir = resolve(io.cwd, flags.stateDir);
   const t0 = performance.now();
   const lab = await startLab({
@@ -65,7 +72,7 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
       "",
       "Try:",
       `  export KUBECONFIG=${lab.kubeconfigPath}`,
-      `  kubectl run trusted --image=registry.k8s.io/pause:3.10 --dry-run=server`,
+      `  kubectl run trusted --image=${flags.trust?.length ? `${flags.trust[0]}/app:1.0` : "registry.k8s.io/pause:3.10"} --dry-run=server`,
       `  kubectl run untrusted --image=nginx --dry-run=server        # refused by the stub's policy`,
       `  imagepolicy-lab stub set --state-dir ${flags.stateDir} --fault status:500`,
       `  imagepolicy-lab stub journal --state-dir ${flags.stateDir}`,
