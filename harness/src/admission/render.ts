@@ -1,5 +1,6 @@
 // Renders the files the apiserver reads for ImagePolicyWebhook: the AdmissionConfiguration (plugin
 // config embedded) and the webhook kubeconfig with the backend's CA and optional client certificate.
+import { posix } from "node:path";
 import { stringify } from "yaml";
 import { ADMISSION_FILES } from "../kind/control-plane-patch.ts";
 import type { AdmissionProfile } from "../profile/profile.ts";
@@ -18,7 +19,9 @@ export interface RenderedFile {
  * apiserver's working directory, imagepolicy-behavior.md §2).
  */
 export function renderAdmissionFiles(profile: AdmissionProfile, backend: BackendEndpoint, dir: string): RenderedFile[] {
-  const path = (name: string) => `${dir}/${name}`;
+  // A relative dir would put relative paths in the files, resolved against the apiserver's cwd.
+  if (!posix.isAbsolute(dir)) throw new Error(`admission directory must be absolute, got "${dir}"`);
+  const path = (name: string) => posix.join(dir, name);
   const admissionConfig = {
     apiVersion: "apiserver.config.k8s.io/v1",
     kind: "AdmissionConfiguration",

@@ -76,6 +76,12 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
 
   let backend: StartedBackend | undefined;
   let cluster: StartedCluster | undefined;
+  // Until start returns, a signal (Ctrl-C during `up`) must undo what a failed start undoes: the
+  // provider stops its own processes, this stops the stub (detached for `up`) and removes the keys.
+  const abandonStart = cleanup.add(`starting lab in ${stateDir}`, async () => {
+    await backend?.stop();
+    if (!o.retain && !ownsStateDir) await removeSecrets(stateDir);
+  });
   try {
     if (!o.externalBackend) {
       backend = await o.provider.startBackend({
@@ -107,6 +113,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       await writeLabState(stateDir, state);
     }
   } catch (err) {
+    abandonStart();
     if (!o.retain) {
       await backend?.stop().catch((e) => logger.warn(`stopping the stub: ${(e as Error).message}`));
       if (ownsStateDir) {
@@ -119,6 +126,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
     }
     throw err;
   }
+  abandonStart();
 
   let stopped = false;
   const c = cluster;

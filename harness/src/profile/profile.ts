@@ -26,13 +26,17 @@ export const DEFAULT_PROFILE: Readonly<AdmissionProfile> = Object.freeze({
   retryBackoff: 500,
 });
 
+/** apiVersion of a profile file (`kind: AdmissionProfile`), the same group as scenario files. */
+export const PROFILE_API_VERSION = "imagepolicy-lab.dev/v1alpha1";
+
 const TTL_MAX_S = 1800;
 const BACKOFF_MAX_MS = 300_000;
 
 function sentinelInt(field: string, unit: string, max: number) {
   return z
     .number({ error: (i) => `${field} must be an integer number of ${unit}, got ${describe(i.input)}` })
-    .refine(Number.isInteger, { error: (i) => `${field} must be an integer number of ${unit} (the apiserver refuses fractions), got ${describe(i.input)}` })
+    // abort: a fraction gets one message, not a second range complaint as well (0.5 is outside 1..max).
+    .refine(Number.isInteger, { abort: true, error: (i) => `${field} must be an integer number of ${unit} (the apiserver refuses fractions), got ${describe(i.input)}` })
     .refine((v) => v === -1 || v === 0 || (v >= 1 && v <= max), {
       error: (i) => `${field} must be -1 (off), 0 (default) or 1..${max} ${unit}, got ${describe(i.input)}`,
     });
@@ -63,30 +67,41 @@ export function lintProfile(
   input: unknown,
   where: { file: string; basePath?: string; lineOf?: (path: PropertyKey[]) => number | undefined } = { file: "profile" },
 ): LintResult {
-  const prefix = where.basePath ? `${where.basePath}.` : "";
+  const dotted = (path: PropertyKey[]) => (where.basePath ? [where.basePath, ...path] : path).map(String).join(".");
   const merged = input && typeof input === "object" && !Array.isArray(input) ? { ...DEFAULT_PROFILE, ...(input as object) } : input;
   const parsed = admissionProfileSchema.safeParse(merged);
   if (!parsed.success) {
     return {
-      errors: parsed.error.issues.map((i) => ({
-        file: where.file,
-        line: where.lineOf?.(i.path as PropertyKey[]),
-        path: prefix + (i.code === "unrecognized_keys" ? "" : i.path.join(".")),
-        message: i.code === "unrecognized_keys" ? `unknown field(s) ${i.keys.join(", ")}; expected defaultAllow, allowTTL, denyTTL, retryBackoff` : i.message,
-      })),
+      errors: parsed.error.issues.flatMap((i) => {
+        const path = i.path as PropertyKey[];
+        // Each unknown key is reported at its own line, with a hint when only the case is wrong.
+        if (i.code === "unrecognized_keys") {
+          return i.keys.map((k) => ({ file: where.file, line: where.lineOf?.([...path, k]), path: dotted([...path, k]), message: unknownFieldMessage(k) }));
+        }
+        return [{ file: where.file, line: where.lineOf?.(path), path: dotted(path), message: i.message }];
+      }),
       warnings: [],
     };
   }
   const profile = parsed.data;
   const warnings: ConfigIssue[] = [];
   const warn = (path: string, message: string) =>
-    warnings.push({ file: where.file, line: where.lineOf?.([path]), path: prefix + path, message });
+    warnings.push({ file: where.file, line: where.lineOf?.([path]), path: dotted([path]), message });
   if (profile.defaultAllow) warn("defaultAllow", "fail-open: while the backend is down or erroring, every image is admitted");
   if (!profile.defaultAllow && profile.retryBackoff !== -1) {
     const worst = worstCaseRetryMs(profile);
     if (worst > 10_000) warn("retryBackoff", `a failing backend delays each pod create by about ${(worst / 1000).toFixed(1)} s (5 attempts)`);
   }
   return { profile, errors: [], warnings };
+}
+
+const PROFILE_FIELDS = ["defaultAllow", "allowTTL", "denyTTL", "retryBackoff"] as const;
+
+function unknownFieldMessage(key: string): string {
+  const sameButCase = PROFILE_FIELDS.find((f) => f.toLowerCase() === key.toLowerCase());
+  return sameButCase
+    ? `unknown field "${key}"; did you mean ${sameButCase}? (field names are case-sensitive here)`
+    : `unknown field "${key}"; expected ${PROFILE_FIELDS.join(", ")}`;
 }
 
 /** Like lintProfile, but throws a ConfigError on any error. */

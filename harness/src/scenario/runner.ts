@@ -188,8 +188,13 @@ async function lastSeq(stub?: StubControl): Promise<number> {
   return stub ? (await stub.status()).lastSeq : 0;
 }
 
-async function entriesSince(stub: StubControl | undefined, since: number): Promise<JournalEntry[]> {
-  return stub ? (await stub.journal({ since })).entries : [];
+/**
+ * Reviews after `since` that belong to this scenario (its namespaces). Filtering by namespace keeps
+ * stray calls out, such as retries a backend still receives after an earlier request gave up.
+ */
+async function entriesSince(stub: StubControl | undefined, since: number, ns: string): Promise<JournalEntry[]> {
+  if (!stub) return [];
+  return (await stub.journal({ since })).entries.filter((e) => e.namespace === ns || e.namespace.startsWith(`${ns}-`));
 }
 
 function stepNs(ctx: StepCtx, suffix?: string): string {
@@ -222,7 +227,7 @@ async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResu
       const played = await play(step, i, ctx);
       // Reviews are journaled before the apiserver answers; a short settle covers a closing socket.
       if (played.outcome && played.outcome.durationMs > 1_000) await sleep(30);
-      const entries = await entriesSince(ctx.stub, seqBefore);
+      const entries = await entriesSince(ctx.stub, seqBefore, ctx.ns);
       const obs = await observe(step, ctx, played, entries);
       result.request = played.request;
       result.response = played.outcome ? { code: played.outcome.code, allowed: played.outcome.allowed, message: played.outcome.message } : undefined;
@@ -230,7 +235,7 @@ async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResu
       lastAttemptMs = performance.now() - a0;
       const ok = result.checks.every((c) => c.ok);
       if (ok || !step.repeat || performance.now() >= deadline) {
-        result.journal = step.repeat ? await entriesSince(ctx.stub, firstSeq) : entries;
+        result.journal = step.repeat ? await entriesSince(ctx.stub, firstSeq, ctx.ns) : entries;
         result.verdict = ok ? "pass" : "fail";
         if (!ok && step.repeat) result.error = `expectations did not hold within ${step.repeat.timeoutMs} ms (${result.attempts} attempts)`;
         break;
@@ -344,7 +349,7 @@ async function observe(step: StepDoc, ctx: StepCtx, played: Played, entries: Jou
     const mark = ctx.marks.get(markName)!;
     obs.sinceMark ??= {};
     obs.markAgeMs ??= {};
-    obs.sinceMark[markName] = await entriesSince(ctx.stub, mark.seq);
+    obs.sinceMark[markName] = await entriesSince(ctx.stub, mark.seq, ctx.ns);
     obs.markAgeMs[markName] = now - mark.atMs;
   }
   if (e.events) obs.event = await findEvent(ctx, played.namespace ?? ctx.ns, e.events);

@@ -75,6 +75,14 @@ export class ManagedProcess {
     }
   }
 
+  /**
+   * For `waitFor({ abortIf })`: throws at once when the process has exited, so a crash is not retried
+   * until the budget runs out. The error has no log tail; callers follow up with `assertRunning`.
+   */
+  throwIfExited(): void {
+    if (this.exitInfo) throw new ProcessExitedError(this.spec.name, this.exitInfo.code, this.exitInfo.signal, "");
+  }
+
   /** A synchronous variant for wait loops; the log tail is read when the error is built by `assertRunning`. */
   exitedSync(): ExitInfo | undefined {
     return this.exitInfo;

@@ -25,10 +25,12 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     }
   }
   if (issues.length) throw new ConfigError(issues, `failed to parse ${file}`);
-  const nonEmpty = list.filter((d) => d.contents !== null);
+  // A bare `---` (e.g. a trailing separator) yields an empty plain scalar, not a document.
+  const nonEmpty = list.filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null && !d.contents.source));
   if (nonEmpty.length !== 1) {
+    const extra = nonEmpty[1];
     throw new ConfigError(
-      [{ file, path: "", message: `expected exactly one YAML document, found ${nonEmpty.length}` }],
+      [{ file, line: extra ? lineCounter.linePos(extra.range[0]).line : undefined, path: "", message: `expected exactly one YAML document, found ${nonEmpty.length}` }],
       `failed to parse ${file}`,
     );
   }
@@ -42,7 +44,8 @@ export function parseYamlSource(file: string, text: string): YamlSource {
         if (!pair) break;
         best = rangeLine(pair.key) ?? best;
         node = pair.value;
-        best = rangeLine(node) ?? best;
+        // A block collection starts on the line after its key; the key's line is where to look.
+        if (!isMap(node) && !isSeq(node)) best = rangeLine(node) ?? best;
       } else if (isSeq(node) && typeof key === "number") {
         node = node.items[key];
         if (node === undefined) break;
@@ -69,13 +72,17 @@ export async function readYamlSource(file: string): Promise<YamlSource> {
 }
 
 /** Turns zod issues into ConfigIssues with file, line and dot path. */
+/** zod issues → ConfigIssues; each unknown key becomes its own issue at the key's own line. */
 export function zodIssues(src: Pick<YamlSource, "file" | "lineOf">, error: z.ZodError): ConfigIssue[] {
-  return error.issues.map((issue) => ({
-    file: src.file,
-    line: src.lineOf(issue.path),
-    path: issue.path.map(String).join("."),
-    message: issue.message,
-  }));
+  return error.issues.flatMap((issue) => {
+    const paths = issue.code === "unrecognized_keys" ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    return paths.map((path) => ({
+      file: src.file,
+      line: src.lineOf(path),
+      path: path.map(String).join("."),
+      message: issue.code === "unrecognized_keys" ? `unknown field "${String(path.at(-1))}"` : issue.message,
+    }));
+  });
 }
 
 /** Validates `src.value` against `schema`; throws a ConfigError naming every problem. */

@@ -19,7 +19,9 @@ export async function lint(file: string | undefined, flags: ProfileFlags, io: Cl
   for (const w of result.warnings) io.stderr.write(`${pc.yellow("warning:")} ${formatIssue(w)}\n`);
   for (const e of result.errors) io.stderr.write(`${pc.red("error:")} ${formatIssue(e)}\n`);
   if (result.errors.length) return 1;
-  const p = result.profile!;
-  io.stdout.write(`ok: defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}\n`);
+  const p = result.profile;
+  // A plugin entry with `path:` carries no values of its own (the warning names the file to lint).
+  if (!p) io.stdout.write("ok: no ImagePolicyWebhook values in this file\n");
+  else io.stdout.write(`ok: defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}\n`);
   return 0;
 }

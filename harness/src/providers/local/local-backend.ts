@@ -72,14 +72,19 @@ export async function startLocalBackend(o: BackendStartOptions, cleanup: Cleanup
       detached: true,
       cwd: REPO_ROOT,
     });
+    // Until the lab facade holds the handle, a signal or a failed wait must still stop the process.
+    const unregister = cleanup.add("stub backend (starting)", () => proc.stop());
     const ready = await waitFor(
       "stub backend ready file",
-      async () => {
-        await proc.assertRunning();
-        return existsSync(readyFile) ? (JSON.parse(await readFile(readyFile, "utf8")) as { reviewUrl: string; controlUrl: string }) : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 50, signal: o.signal },
-    );
+      async () => (existsSync(readyFile) ? (JSON.parse(await readFile(readyFile, "utf8")) as { reviewUrl: string; controlUrl: string }) : undefined),
+      { timeoutMs: 30_000, intervalMs: 50, signal: o.signal, abortIf: () => proc.throwIfExited() },
+    ).catch(async (err) => {
+      unregister();
+      await proc.assertRunning();
+      await proc.stop();
+      throw err;
+    });
+    unregister();
     const stop = () => proc.stop();
     return {
       endpoint: endpointFor(ready.reviewUrl),

@@ -102,7 +102,6 @@ export class LocalProvider implements ClusterProvider {
         started.push(p);
         return p;
       };
-      const abortIfExited = (p: ManagedProcess) => async () => p.assertRunning();
 
       const etcd = await task(o.progress, "start etcd", async () => {
         const p = await startComponent("etcd", binaries.etcd, etcdFlags(pki, layout, ports));
@@ -112,7 +111,6 @@ export class LocalProvider implements ClusterProvider {
         });
         return p;
       });
-      void abortIfExited;
 
       const apiserverArgs = apiserverFlags(pki, layout, ports);
       const startApiserver = () =>
@@ -206,14 +204,10 @@ async function writeAdmission(dir: string, profile: AdmissionProfile, backend: C
 }
 
 async function waitReady(target: string, p: ManagedProcess, budgetMs: number, signal: AbortSignal | undefined, check: () => Promise<true | undefined>): Promise<void> {
-  await waitFor(
-    target,
-    async () => {
-      await p.assertRunning();
-      return check();
-    },
-    { timeoutMs: budgetMs, intervalMs: 50, signal },
-  ).catch(async (err) => {
+  // abortIf, not a check inside the poll: waitFor retries errors thrown by the poll, so a process
+  // that exited at once (e.g. kube-apiserver refusing an out-of-range TTL) was reported only after
+  // the whole budget.
+  await waitFor(target, check, { timeoutMs: budgetMs, intervalMs: 50, signal, abortIf: () => p.throwIfExited() }).catch(async (err) => {
     // A process that exited is the better explanation than a timeout.
     await p.assertRunning();
     throw err;

@@ -1,0 +1,10 @@
+import { startLab } from "../../harness/src/lab/lab.ts";
+import { LocalProvider } from "../../harness/src/providers/local/local-provider.ts";
+const steps: string[] = [];
+const t0 = performance.now();
+const progress = { start(name: string) { const s = performance.now(); return { update() {}, succeed: () => steps.push(`${name} ${(performance.now()-s).toFixed(0)}ms`), fail: () => steps.push(`${name} FAIL`) }; } };
+const lab = await startLab({ provider: new LocalProvider(), progress: progress as any });
+console.log("start", (performance.now()-t0).toFixed(0), steps);
+const sw = await lab.applyProfile({ ...lab.profile, defaultAllow: !lab.profile.defaultAllow });
+console.log("switch", sw.elapsedMs.toFixed(0));
+await lab.stop();

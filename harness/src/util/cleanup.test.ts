@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { CleanupRegistry } from "./cleanup.ts";
+
+describe("CleanupRegistry", () => {
+  it("runs cleanups newest first, awaiting each before the next", async () => {
+    const r = new CleanupRegistry();
+    const log: string[] = [];
+    r.add("etcd", () => void log.push("etcd"));
+    r.add("apiserver", async () => {
+      await new Promise((res) => setTimeout(res, 5));
+      log.push("apiserver");
+    });
+    r.add("controller-manager", () => void log.push("kcm"));
+    await r.runAll();
+    expect(log).toEqual(["kcm", "apiserver", "etcd"]);
+    expect(r.size).toBe(0);
+  });
+
+  it("keeps going after a failure and reports every failure in one AggregateError", async () => {
+    const r = new CleanupRegistry();
+    const ran: string[] = [];
+    const cause = new Error("boom");
+    r.add("first", () => void ran.push("first"));
+    r.add("second", () => {
+      ran.push("second");
+      throw cause;
+    });
+    r.add("third", async () => {
+      ran.push("third");
+      throw new Error("bang");
+    });
+    const err = await r.runAll().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(ran).toEqual(["third", "second", "first"]);
+    expect(err).toBeInstanceOf(AggregateError);
+    const errors = (err as AggregateError).errors as Error[];
+    expect(errors.map((e) => e.message)).toEqual(["cleanup third failed: bang", "cleanup second failed: boom"]);
+    expect(errors[1]!.cause).toBe(cause);
+    expect(r.size).toBe(0);
+  });
+
+  it("an unregistered cleanup does not run", async () => {
+    const r = new CleanupRegistry();
+    const ran: string[] = [];
+    const offA = r.add("a", () => void ran.push("a"));
+    r.add("b", () => void ran.push("b"));
+    expect(r.size).toBe(2);
+    offA();
+    offA(); // twice is harmless
+    expect(r.size).toBe(1);
+    await r.runAll();
+    expect(ran).toEqual(["b"]);
+  });
+
+  it("runs each cleanup once, even when runAll is called again while running or afterwards", async () => {
+    const r = new CleanupRegistry();
+    let calls = 0;
+    r.add("slow", async () => {
+      calls++;
+      await new Promise((res) => setTimeout(res, 5));
+    });
+    await Promise.all([r.runAll(), r.runAll()]);
+    await r.runAll();
+    expect(calls).toBe(1);
+  });
+
+  it("can be used again after a run", async () => {
+    const r = new CleanupRegistry();
+    const ran: string[] = [];
+    r.add("a", () => void ran.push("a"));
+    await r.runAll();
+    r.add("b", () => void ran.push("b"));
+    await r.runAll();
+    expect(ran).toEqual(["a", "b"]);
+  });
+});
