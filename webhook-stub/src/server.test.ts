@@ -234,3 +234,27 @@ describe("lifecycle", () => {
     );
   });
 });
+
+describe("namespace scopes", () => {
+  it("applies a namespace's own policy and fault ahead of the global ones, over the control API", async () => {
+    await client.setScope("team-a", { policy: trustPolicy(["team-a.example"]), fault: "first:1:status:500" });
+    const status = await client.status();
+    expect(status.scopes).toEqual({ "team-a": { fault: "first:1:status:500", policy: true } });
+    // The scoped fault hits only team-a, once; its policy replaces the global one there.
+    expect((await post(reviewBody(["team-a.example/app:1"], "team-a"))).status).toBe(500);
+    expect(JSON.parse((await post(reviewBody(["team-a.example/app:1"], "team-a"))).body).status.allowed).toBe(true);
+    expect(JSON.parse((await post(reviewBody(["trusted.example/app:1"], "team-a"))).body).status.allowed).toBe(false);
+    // Other namespaces keep the global policy and fault.
+    expect(JSON.parse((await post(reviewBody(["trusted.example/app:1"], "team-b"))).body).status.allowed).toBe(true);
+    await client.setScope("team-a", null);
+    expect((await client.status()).scopes).toEqual({});
+    expect(JSON.parse((await post(reviewBody(["trusted.example/app:1"], "team-a"))).body).status.allowed).toBe(true);
+  });
+
+  it("refuses connection-level faults and bad namespace names", async () => {
+    await expect(client.setScope("team-a", { fault: "refuse" })).rejects.toBeInstanceOf(ConfigError);
+    await expect(client.setScope("team-a", { fault: "bad-cert" })).rejects.toBeInstanceOf(ConfigError);
+    await expect(client.setScope("Not_A_Namespace", { fault: "hang" })).rejects.toBeInstanceOf(ConfigError);
+    expect((await client.status()).scopes).toEqual({});
+  });
+});

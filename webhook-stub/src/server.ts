@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from "../../harness/src/util/logger.ts";
 import { faultAction, FaultState, formatFault, parseFault, type Fault } from "./faults.ts";
 import { Journal, type JournalRecord } from "./journal.ts";
 import { DEFAULT_POLICY, evaluate, validatePolicy } from "./policy.ts";
-import type { FaultSpec, ImageReviewSpec, ImageReviewStatus, JournalEntry, StubControl, StubPolicy, StubStatus } from "./types.ts";
+import type { FaultSpec, ImageReviewSpec, ImageReviewStatus, JournalEntry, NamespaceScope, StubControl, StubPolicy, StubStatus } from "./types.ts";
 
 export const IMAGE_REVIEW_API_VERSION = "imagepolicy.k8s.io/v1alpha1";
 export const DEFAULT_REVIEW_PATH = "/review";
@@ -87,6 +87,8 @@ class Stub implements StartedStub {
   readonly #log: Logger;
   readonly #journal: Journal;
   readonly #faults = new FaultState();
+  /** Per-namespace policy and fault (see NamespaceScope). */
+  readonly #scopes = new Map<string, { policy?: StubPolicy; faults: FaultState }>();
   readonly #tokenDigest: Buffer;
   #policy: StubPolicy;
   readonly #initialFault: Fault;
@@ -157,6 +159,7 @@ class Stub implements StartedStub {
         this.#policy = validatePolicy(policy, "setPolicy");
       },
       setFault: (fault) => this.#setFault(parseFault(fault)),
+      setScope: async (namespace, scope) => this.#setScope(namespace, scope, "setScope"),
       status: async () => this.#status(),
       journal: async (query) => this.#journal.snapshot(query),
       resetJournal: async () => this.#journal.reset(),
@@ -199,7 +202,28 @@ class Stub implements StartedStub {
   }
 
   #status(): StubStatus {
-    return { policy: this.#policy, fault: formatFault(this.#faults.current), reviewListening: this.#reviewListening, lastSeq: this.#journal.lastSeq };
+    const scopes = Object.fromEntries([...this.#scopes].map(([ns, s]) => [ns, { fault: formatFault(s.faults.current), policy: s.policy !== undefined }]));
+    return { policy: this.#policy, fault: formatFault(this.#faults.current), scopes, reviewListening: this.#reviewListening, lastSeq: this.#journal.lastSeq };
+  }
+
+  #setScope(namespace: string, scope: NamespaceScope | null, label: string): void {
+    if (typeof namespace !== "string" || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) {
+      throw new ConfigError([{ file: label, path: "namespace", message: `must be a namespace name (DNS label), got ${JSON.stringify(namespace)}` }]);
+    }
+    if (scope === null) {
+      this.#scopes.delete(namespace);
+      return;
+    }
+    const fault = parseFault(scope.fault ?? "healthy", `${label} fault`);
+    const connectionLevel = (f: Fault): boolean => f.kind === "refuse" || f.kind === "bad-cert";
+    if (connectionLevel(fault)) {
+      throw new ConfigError([
+        { file: label, path: "fault", message: `"${formatFault(fault)}" acts on connections before the namespace is known; set it globally instead` },
+      ]);
+    }
+    const faults = new FaultState();
+    faults.set(fault);
+    this.#scopes.set(namespace, { policy: scope.policy ? validatePolicy(scope.policy, `${label} policy`) : undefined, faults });
   }
 
   #setFault(fault: Fault): Promise<void> {
@@ -293,9 +317,11 @@ class Stub implements StartedStub {
   #review_(req: IncomingMessage, res: ServerResponse, body: Buffer, base: JournalRecord, receivedAtMs: number): void {
     const parsed = parseReview(body);
     const fields = parsed.ok ? describeSpec(parsed.spec) : {};
-    const fault = this.#faults.take();
+    const scope = parsed.ok ? this.#scopes.get(parsed.spec.namespace ?? "") : undefined;
+    const fault = (scope?.faults ?? this.#faults).take();
+    const policy = scope?.policy ?? this.#policy;
     const verdict = (): Verdict => {
-      const status = evaluate(this.#policy, parsed.ok ? parsed.spec : {});
+      const status = evaluate(policy, parsed.ok ? parsed.spec : {});
       return { outcome: status.allowed ? "allowed" : "denied", status };
     };
     const action = faultAction(fault, () => reviewJson(verdict().status));
@@ -423,6 +449,23 @@ class Stub implements StartedStub {
           await this.#setFault(parseFault(v.fault, "PUT /fault"));
           return sendJson(res, 200, { fault: formatFault(this.#faults.current) });
         }
+        case "PUT /scope":
+        case "DELETE /scope": {
+          const namespace = url.searchParams.get("namespace") ?? "";
+          if (req.method === "DELETE") {
+            this.#setScope(namespace, null, "DELETE /scope");
+            res.writeHead(204).end();
+            return;
+          }
+          const body = await readJson(req);
+          if (!body.ok) return sendJson(res, body.status, { error: body.message });
+          const v = body.value;
+          if (!isObject(v) || Object.keys(v).some((k) => k !== "policy" && k !== "fault") || (v.fault !== undefined && typeof v.fault !== "string")) {
+            return sendJson(res, 400, { error: 'expected a JSON object {"policy"?: StubPolicy, "fault"?: "<spec>"}' });
+          }
+          this.#setScope(namespace, v as NamespaceScope, "PUT /scope");
+          return sendJson(res, 200, this.#status().scopes?.[namespace] ?? {});
+        }
         case "GET /journal": {
           const sinceText = url.searchParams.get("since");
           const since = sinceText === null ? 0 : Number(sinceText);
@@ -434,7 +477,7 @@ class Stub implements StartedStub {
           res.writeHead(204).end();
           return;
       }
-      const known = ["/status", "/policy", "/fault", "/journal"];
+      const known = ["/status", "/policy", "/fault", "/scope", "/journal"];
       if (known.includes(url.pathname)) return sendJson(res, 405, { error: `${route} is not supported` });
       return sendJson(res, 404, { error: `no control endpoint ${url.pathname}; expected one of ${known.join(", ")}` });
     } catch (err) {

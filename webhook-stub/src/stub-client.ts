@@ -2,7 +2,7 @@
 // in another process or a container. TLS is verified against the given CA; there is no insecure mode.
 import { request } from "node:https";
 import { ConfigError, LabError, type ConfigIssue } from "../../harness/src/util/errors.ts";
-import type { FaultSpec, JournalQuery, JournalSnapshot, StubControl, StubPolicy, StubStatus } from "./types.ts";
+import type { FaultSpec, JournalQuery, JournalSnapshot, NamespaceScope, StubControl, StubPolicy, StubStatus } from "./types.ts";
 
 export interface StubClientOptions {
   /** e.g. https://127.0.0.1:41235 (StartedStub.controlUrl, or the ready file's controlUrl). */
@@ -49,6 +49,12 @@ export class StubClient implements StubControl {
 
   async setFault(fault: FaultSpec): Promise<void> {
     await this.#call("PUT", "/fault", { fault });
+  }
+
+  async setScope(namespace: string, scope: NamespaceScope | null): Promise<void> {
+    const path = `/scope?namespace=${encodeURIComponent(namespace)}`;
+    if (scope === null) await this.#call("DELETE", path);
+    else await this.#call("PUT", path, scope);
   }
 
   async status(): Promise<StubStatus> {

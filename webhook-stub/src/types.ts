@@ -69,9 +69,22 @@ export interface JournalSnapshot {
   lastSeq: number;
 }
 
+/**
+ * A namespace's own policy and fault, applied to reviews whose `spec.namespace` is that namespace,
+ * ahead of the global ones. Lets several labs or scenarios share one stub without seeing each
+ * other's settings. Only request-level faults can be scoped (not `refuse` or `bad-cert`, which act on
+ * connections before the namespace is known).
+ */
+export interface NamespaceScope {
+  policy?: StubPolicy;
+  fault?: FaultSpec;
+}
+
 export interface StubStatus {
   policy: StubPolicy;
   fault: FaultSpec;
+  /** Namespaces with their own settings: the fault in force and whether a policy is set. */
+  scopes?: Record<string, { fault: FaultSpec; policy: boolean }>;
   reviewListening: boolean;
   lastSeq: number;
 }
@@ -100,6 +113,8 @@ export interface StubPolicy {
 export interface StubControl {
   setPolicy(policy: StubPolicy): Promise<void>;
   setFault(fault: FaultSpec): Promise<void>;
+  /** Sets (or with null removes) a namespace's own policy and fault. */
+  setScope(namespace: string, scope: NamespaceScope | null): Promise<void>;
   status(): Promise<StubStatus>;
   journal(query?: JournalQuery): Promise<JournalSnapshot>;
   resetJournal(): Promise<void>;

@@ -29,11 +29,16 @@ export function substitute(text: string, s: Substitutions): string {
   return text.replaceAll("$ns", s.ns);
 }
 
+/** `/re/flags` as a RegExp, or undefined for a plain (substring) pattern. Throws on a bad regex. */
+export function patternRegExp(pattern: string): RegExp | undefined {
+  const re = /^\/(.*)\/([dgimsuy]*)$/s.exec(pattern);
+  return re ? new RegExp(re[1]!, re[2]) : undefined;
+}
+
 /** A plain string matches as a substring; `/re/flags` as a regular expression. */
 export function matches(pattern: string, text: string): boolean {
-  const re = /^\/(.*)\/([dgimsuy]*)$/s.exec(pattern);
-  if (re) return new RegExp(re[1]!, re[2]).test(text);
-  return text.includes(pattern);
+  const re = patternRegExp(pattern);
+  return re ? re.test(text) : text.includes(pattern);
 }
 
 export function inRange(value: number, r: Range): boolean {
@@ -44,7 +49,8 @@ export function describeRange(r: Range | number): string {
   if (typeof r === "number") return String(r);
   if (r.min !== undefined && r.max !== undefined) return `${r.min}..${r.max}`;
   if (r.min !== undefined) return `>= ${r.min}`;
-  return `<= ${r.max}`;
+  if (r.max !== undefined) return `<= ${r.max}`;
+  return "any";
 }
 
 function countOk(n: number, want: number | Range): boolean {

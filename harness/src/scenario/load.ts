@@ -11,6 +11,8 @@ import { scenarioSchema, STEP_ACTIONS, stepSchemas, type ScenarioDoc, type StepD
 export interface LoadedScenario {
   file: string;
   doc: ScenarioDoc;
+  /** Line of `name:`, for messages about the scenario as a whole (duplicate names). */
+  nameLine?: number;
 }
 
 /** The catalog shipped with the project. */
@@ -20,41 +22,54 @@ export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
   const src = await readYamlSource(file);
   const issues = validateScenario(src);
   if (issues.length) throw new ConfigError(issues, `invalid scenario ${file}`);
-  return { file, doc: src.value as ScenarioDoc };
+  return { file, doc: src.value as ScenarioDoc, nameLine: src.lineOf(["name"]) };
 }
 
 export function validateScenario(src: YamlSource): ConfigIssue[] {
   const top = scenarioSchema.safeParse(src.value);
-  if (!top.success) return zodIssues(src, top.error);
-  const issues: ConfigIssue[] = [];
-  const doc = top.data;
+  // Collect every problem: a bad header does not hide bad steps or a bad profile.
+  const issues: ConfigIssue[] = top.success ? [] : zodIssues(src, top.error);
+  const value = (src.value && typeof src.value === "object" ? src.value : {}) as { steps?: unknown; profile?: unknown };
+  const steps = Array.isArray(value.steps) ? (value.steps as unknown[]) : [];
   const marks = new Set<string>();
-  doc.steps.forEach((raw, i) => {
+  steps.forEach((raw, i) => {
     const at = (path: PropertyKey[], message: string) =>
       issues.push({ file: src.file, line: src.lineOf(["steps", i, ...path]), path: ["steps", i, ...path].map(String).join("."), message });
     if (!raw || typeof raw !== "object" || Array.isArray(raw)) return at([], "a step must be a mapping with one action");
+    // A step that fails validation still sets its mark, so later steps get no follow-on errors.
+    const rawMark = (raw as { mark?: unknown }).mark;
+    const keepMark = () => typeof rawMark === "string" && marks.add(rawMark);
     const actions = STEP_ACTIONS.filter((a) => a in raw);
     if (actions.length !== 1) {
+      keepMark();
       return at([], `a step needs exactly one action (${STEP_ACTIONS.join(", ")}), found ${actions.length ? actions.join(", ") : "none"}`);
     }
     const action = actions[0]!;
     const parsed = stepSchemas[action].safeParse(raw);
     if (!parsed.success) {
+      keepMark();
       for (const issue of zodIssues({ file: src.file, lineOf: (p) => src.lineOf(["steps", i, ...p]) }, parsed.error)) {
         issues.push({ ...issue, path: `steps.${i}${issue.path ? `.${issue.path}` : ""}` });
       }
       return;
     }
     const step = parsed.data as StepDoc;
-    for (const ref of [step.expect?.backendCallsSince?.mark, step.expect?.sinceMarkMs?.mark]) {
-      if (ref !== undefined && !marks.has(ref) && ref !== step.mark) at(["expect"], `mark "${ref}" is not set by this or an earlier step`);
+    const refs = [
+      ["backendCallsSince", step.expect?.backendCallsSince?.mark],
+      ["sinceMarkMs", step.expect?.sinceMarkMs?.mark],
+    ] as const;
+    for (const [key, ref] of refs) {
+      if (ref !== undefined && !marks.has(ref) && ref !== step.mark) {
+        at(["expect", key, "mark"], `mark "${ref}" is not set by this or an earlier step${marks.size ? ` (set so far: ${[...marks].join(", ")})` : ""}`);
+      }
     }
     if (step.mark) marks.add(step.mark);
     if (step.repeat && !step.expect) at(["repeat"], "repeat needs expectations to wait for");
     if ("wait" in step && step.expect) at(["expect"], "a wait step has nothing to check");
   });
-  if (doc.profile) {
-    const lint = lintProfile(doc.profile, { file: src.file, basePath: "profile", lineOf: (p) => src.lineOf(["profile", ...p]) });
+  // Range checks only once the profile has the right shape (its schema issues are reported above).
+  if (value.profile !== undefined && !issues.some((i) => i.path === "profile" || i.path.startsWith("profile."))) {
+    const lint = lintProfile(value.profile, { file: src.file, basePath: "profile", lineOf: (p) => src.lineOf(["profile", ...p]) });
     issues.push(...lint.errors);
   }
   return issues;
@@ -99,8 +114,8 @@ export async function loadScenarios(files: string[]): Promise<LoadedScenario[]> 
   const seen = new Map<string, string>();
   for (const s of loaded) {
     const prev = seen.get(s.doc.name);
-    if (prev) issues.push({ file: s.file, path: "name", message: `scenario name "${s.doc.name}" is also used by ${prev}` });
-    seen.set(s.doc.name, s.file);
+    if (prev) issues.push({ file: s.file, line: s.nameLine, path: "name", message: `scenario name "${s.doc.name}" is also used by ${prev}` });
+    else seen.set(s.doc.name, s.file);
   }
   if (issues.length) throw new ConfigError(issues, "invalid scenarios");
   return loaded;

@@ -53,6 +53,8 @@ export function planByProfile(scenarios: LoadedScenario[], current?: AdmissionPr
 }
 
 export interface ScenarioPlayer {
+  /** Applies the scenario's profile if it differs from the lab's. */
+  prepare(s: LoadedScenario): Promise<void>;
   /** Applies the scenario's profile if it differs from the lab's, then plays it. */
   play(s: LoadedScenario, onStep?: (step: StepResult) => void): Promise<ScenarioResult>;
   readonly profileSwitches: RunReport["profileSwitches"];
@@ -62,15 +64,19 @@ export interface ScenarioPlayer {
 export function createPlayer(lab: StartedLab, o: { signal?: AbortSignal; onProfile?: (p: AdmissionProfile, elapsedMs: number) => void } = {}): ScenarioPlayer {
   const k8s = new K8s(lab.kubeConfig());
   const profileSwitches: RunReport["profileSwitches"] = [];
+  const prepare = async (s: LoadedScenario) => {
+    const wanted = scenarioProfile(s.doc);
+    if (profileKey(wanted) !== profileKey(lab.profile)) {
+      const sw = await lab.applyProfile(wanted);
+      profileSwitches.push({ profile: wanted, elapsedMs: sw.elapsedMs });
+      o.onProfile?.(wanted, sw.elapsedMs);
+    }
+  };
   return {
     profileSwitches,
+    prepare,
     async play(s, onStep) {
-      const wanted = scenarioProfile(s.doc);
-      if (profileKey(wanted) !== profileKey(lab.profile)) {
-        const sw = await lab.applyProfile(wanted);
-        profileSwitches.push({ profile: wanted, elapsedMs: sw.elapsedMs });
-        o.onProfile?.(wanted, sw.elapsedMs);
-      }
+      await prepare(s);
       return runOne(s, { lab, k8s, stub: lab.stub, onStep: onStep ?? (() => {}), signal: o.signal });
     },
   };
@@ -81,16 +87,42 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
   const started = new Date();
   const t0 = performance.now();
   const player = createPlayer(lab, { signal: o.signal, onProfile: (profile, elapsedMs) => o.onEvent?.({ type: "profile", profile, elapsedMs }) });
-  const results: ScenarioResult[] = [];
-  const ordered = planByProfile(o.scenarios, lab.profile).flatMap((g) => g.scenarios);
-  const total = ordered.length;
-  for (const [index, s] of ordered.entries()) {
-    o.signal?.throwIfAborted();
+  const plan = planByProfile(o.scenarios, lab.profile);
+  const total = o.scenarios.length;
+  const results: { order: number; result: ScenarioResult }[] = [];
+  let order = 0;
+  const play = async (s: LoadedScenario, index: number) => {
     o.onEvent?.({ type: "scenario-start", name: s.doc.name, index, total });
     const result = await player.play(s, (step) => o.onEvent?.({ type: "step", scenario: s.doc.name, step }));
-    results.push(result);
+    results.push({ order: index, result });
     o.onEvent?.({ type: "scenario-end", result, index, total });
+  };
+  for (const group of plan) {
+    // Slow scenarios that keep to their own namespaces wait out their timeouts alongside the rest of
+    // the group. Scenarios with connection-level faults (refuse, bad-cert) would cut those waits
+    // short, so they run first, alone.
+    const indexed = group.scenarios.map((s) => ({ s, index: order++ }));
+    const background = lab.stub ? indexed.filter(({ s }) => s.doc.slow && isIsolatable(s.doc)) : [];
+    const foreground = indexed.filter((x) => !background.includes(x));
+    const exclusive = foreground.filter(({ s }) => !isIsolatable(s.doc));
+    const shared = foreground.filter(({ s }) => isIsolatable(s.doc));
+    if (group.scenarios[0]) await player.prepare(group.scenarios[0]);
+    for (const { s, index } of exclusive) {
+      o.signal?.throwIfAborted();
+      await play(s, index);
+    }
+    const running = background.map(({ s, index }) => play(s, index));
+    try {
+      for (const { s, index } of shared) {
+        o.signal?.throwIfAborted();
+        await play(s, index);
+      }
+    } finally {
+      await Promise.allSettled(running);
+    }
+    await Promise.all(running);
   }
+  const ordered = results.sort((a, b) => a.order - b.order).map((r) => r.result);
   const durationMs = performance.now() - t0;
   const restarts = player.profileSwitches.reduce((a, p) => a + p.elapsedMs, 0);
   return {
@@ -102,9 +134,10 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
     k8sVersion: lab.k8sVersion,
     labStartMs: o.labStartMs ?? 0,
     profileSwitches: player.profileSwitches,
-    scenarios: results,
-    totals: totals(results),
-    unavoidableWaitMs: restarts + results.reduce((a, r) => a + r.unavoidableWaitMs, 0),
+    scenarios: ordered,
+    totals: totals(ordered),
+    // Background scenarios' waits overlap the others; count wall time spent, not the sum.
+    unavoidableWaitMs: restarts + unavoidableWall(ordered),
   };
 }
 
@@ -143,17 +176,19 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
   }
   const steps: StepResult[] = [];
   const namespaces = [ns, ...(doc.namespaces ?? []).map((n) => `${ns}-${n}`)];
+  let backend: ScenarioBackend | undefined;
   try {
     await Promise.all(namespaces.map((n) => ctx.k8s.ensureNamespace(n, { "imagepolicy-lab.dev/scenario": doc.name })));
     // Pods need the namespace's `default` ServiceAccount. The controller-manager creates it, but after
     // an apiserver restart its watches come back only after a backoff of seconds; scenarios are about
     // admission, so they create it themselves (409 when the controller-manager was first).
     await Promise.all(namespaces.map((n) => ctx.k8s.ensureDefaultServiceAccount(n)));
-    if (ctx.stub) await applyBackend(ctx.stub, doc.backend ?? {}, s.file, ns, true);
+    backend = ctx.stub ? new ScenarioBackend(ctx.stub, isIsolatable(doc), namespaces, s.file) : undefined;
+    await backend?.apply(doc.backend ?? {});
     const marks = new Map<string, Mark>();
     for (const [i, step] of doc.steps.entries()) {
       ctx.signal?.throwIfAborted();
-      const r = await runStep(step, i, { ...ctx, ns, file: s.file, marks });
+      const r = await runStep(step, i, { ...ctx, ns, file: s.file, marks, backend });
       steps.push(r);
       ctx.onStep(r);
     }
@@ -161,6 +196,7 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
     const msg = err instanceof Error ? err.message : String(err);
     return { ...base, verdict: "error", reason: msg, durationMs: performance.now() - t0, unavoidableWaitMs: sumWait(steps), steps };
   } finally {
+    await backend?.release().catch(() => undefined);
     // Deleting is asynchronous in the apiserver; nothing waits for it.
     for (const n of namespaces) void ctx.k8s.deleteNamespace(n);
   }
@@ -170,18 +206,78 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
 
 const sumWait = (steps: StepResult[]) => steps.reduce((a, s) => a + s.unavoidableWaitMs, 0);
 
-/** Installs a backend block; at scenario start (`reset`) unset parts go back to the defaults. */
-async function applyBackend(stub: StubControl, b: BackendDoc, file: string, ns: string, reset: boolean): Promise<void> {
-  const policy: StubPolicy | undefined = (await policyFromDoc(b, dirname(resolve(file)), ns)) ?? (reset ? DEFAULT_POLICY : undefined);
-  if (policy) await stub.setPolicy(policy);
-  if (b.fault !== undefined) await stub.setFault(b.fault);
-  else if (reset) await stub.setFault("healthy");
+/**
+ * Wall time covered by the steps' unavoidable waits: the union of their intervals, so waits that ran
+ * at the same time (background scenarios) count once.
+ */
+function unavoidableWall(results: ScenarioResult[]): number {
+  const spans = results
+    .flatMap((r) => r.steps)
+    .filter((st) => st.unavoidableWaitMs > 0)
+    .map((st) => [st.startedAtMs + st.durationMs - st.unavoidableWaitMs, st.startedAtMs + st.durationMs] as const)
+    .sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let end = -Infinity;
+  for (const [a, b] of spans) {
+    if (a > end) {
+      total += b - a;
+      end = b;
+    } else if (b > end) {
+      total += b - end;
+      end = b;
+    }
+  }
+  return total;
+}
+
+/** Faults that act on connections before the namespace is known, so they cannot be scoped. */
+const CONNECTION_FAULTS = /^(refuse|bad-cert)$/;
+
+/**
+ * Whether a scenario can keep its backend settings to its own namespaces (the stub's namespace
+ * scopes). Such scenarios do not disturb each other, so slow ones can run alongside the rest.
+ */
+export function isIsolatable(doc: ScenarioDoc): boolean {
+  const faults = [doc.backend?.fault, ...doc.steps.map((st) => ("setBackend" in st ? st.setBackend.fault : undefined))];
+  return faults.every((f) => f === undefined || !CONNECTION_FAULTS.test(f.trim()));
+}
+
+/**
+ * The scenario's view of the backend: either namespace scopes (isolatable scenarios) or the stub's
+ * global policy and fault. `apply` merges a backend block into the current state.
+ */
+class ScenarioBackend {
+  private policy: StubPolicy = DEFAULT_POLICY;
+  private fault = "healthy";
+  constructor(
+    private readonly stub: StubControl,
+    private readonly scoped: boolean,
+    private readonly namespaces: string[],
+    private readonly file: string,
+  ) {}
+
+  async apply(b: BackendDoc): Promise<void> {
+    this.policy = (await policyFromDoc(b, dirname(resolve(this.file)), this.namespaces[0]!)) ?? this.policy;
+    this.fault = b.fault ?? this.fault;
+    if (this.scoped) {
+      await Promise.all(this.namespaces.map((n) => this.stub.setScope(n, { policy: this.policy, fault: this.fault })));
+    } else {
+      await this.stub.setPolicy(this.policy);
+      await this.stub.setFault(this.fault);
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.scoped) await Promise.all(this.namespaces.map((n) => this.stub.setScope(n, null)));
+    else await this.stub.setFault("healthy");
+  }
 }
 
 interface StepCtx extends Ctx {
   ns: string;
   file: string;
   marks: Map<string, Mark>;
+  backend?: ScenarioBackend;
 }
 
 async function lastSeq(stub?: StubControl): Promise<number> {
@@ -331,8 +427,8 @@ async function play(step: StepDoc, i: number, ctx: StepCtx): Promise<Played> {
     return { outcome, namespace, request: { kind: "Job", name: w.name, namespace, images: [w.image], dryRun: w.dryRun } };
   }
   if ("setBackend" in step) {
-    if (!ctx.stub) throw new Error("setBackend needs the stub backend");
-    await applyBackend(ctx.stub, step.setBackend, ctx.file, ctx.ns, false);
+    if (!ctx.backend) throw new Error("setBackend needs the stub backend");
+    await ctx.backend.apply(step.setBackend);
     return {};
   }
   await sleep(step.wait, ctx.signal);

@@ -1,14 +1,24 @@
 // The scenario file format (scenarios/*.yaml): what to set up, what to do, what must happen.
 // Strict: an unknown key is an error, so a misspelled expectation can never pass silently.
 import { z } from "zod";
+import { patternRegExp } from "./checks.ts";
 
 const durationMs = z.number().int().nonnegative();
 const range = z.strictObject({ min: z.number().optional(), max: z.number().optional() }).describe("inclusive bounds");
 const countOrRange = z.union([z.number().int().nonnegative(), range]);
 const stringMap = z.record(z.string(), z.string());
 
-/** Patterns: a plain string is a substring; `/.../flags` is a regular expression. */
-const textPattern = z.string().min(1);
+/** Patterns: a plain string is a substring; `/.../flags` is a regular expression, compiled at load time. */
+const textPattern = z
+  .string()
+  .min(1)
+  .superRefine((p, ctx) => {
+    try {
+      patternRegExp(p);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: `not a valid regular expression: ${(err as Error).message}` });
+    }
+  });
 
 const profile = z
   .strictObject({
@@ -137,8 +147,8 @@ export const stepSchema = z.union(Object.values(stepSchemas) as unknown as [z.Zo
 export const SCENARIO_API_VERSION = "imagepolicy-lab.dev/v1alpha1";
 
 export const scenarioSchema = z.strictObject({
-  apiVersion: z.literal(SCENARIO_API_VERSION, { error: `apiVersion must be ${SCENARIO_API_VERSION}` }),
-  kind: z.literal("Scenario", { error: "kind must be Scenario" }),
+  apiVersion: z.literal(SCENARIO_API_VERSION, { error: (i) => `apiVersion must be ${SCENARIO_API_VERSION}, got ${i.input === undefined ? "none" : JSON.stringify(i.input)}` }),
+  kind: z.literal("Scenario", { error: (i) => `kind must be Scenario, got ${i.input === undefined ? "none" : JSON.stringify(i.input)}` }),
   name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "name must be lower-case letters, digits and '-'").max(40),
   description: z.string().min(1).describe("what the scenario teaches"),
   specRef: z.string().optional().describe("section of imagepolicy-behavior.md it pins down"),
