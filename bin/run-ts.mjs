@@ -34,6 +34,8 @@ export async function runTs(entryUrl, args) {
   }
   const { register } = await import("tsx/esm/api");
   register();
+  // The entry reads its arguments from process.argv.slice(2), whichever way it was started.
+  process.argv = [process.argv[0], fileURLToPath(entryUrl), ...args];
   await import(entryUrl.href);
 }
 

@@ -9,7 +9,7 @@ const st = (await readLabState(lab.stateDir))!;
 const pki = join(lab.stateDir, "pki");
 const caPem = await readFile(join(pki, "ca.crt"), "utf8"), certPem = await readFile(join(pki, "admin.crt"), "utf8"), keyPem = await readFile(join(pki, "admin.key"), "utf8");
 let polling = true; const seen = new Map<string, number>(); let t0 = 0; let firstAnswer = 0;
-const poll = (async () => { while (polling) { try { const r = await httpsGet(`${st.server}/readyz?verbose`, { caPem, certPem, keyPem }); if (t0 && !firstAnswer) firstAnswer = performance.now() - t0; for (const line of String((r as any).body ?? "").split("\n")) { const m = /^\[\+\](\S+) ok/.exec(line); if (m && t0 && !seen.has(m[1]!)) seen.set(m[1]!, performance.now() - t0); } } catch {} await new Promise(r => setTimeout(r, 25)); } })();
+const poll = (async () => { while (polling) { try { const r = await httpsGet(`${st.server}/readyz?verbose`, { caPem, certPem, keyPem }); if (t0 && !firstAnswer) firstAnswer = performance.now() - t0; for (const line of String((r as any).body ?? "").split("\n")) { const m = /^\[-\](\S+) failed/.exec(line); if (m && t0) seen.set(m[1]!, performance.now() - t0); } } catch {} await new Promise(r => setTimeout(r, 25)); } })();
 for (let i = 0; i < 2; i++) {
   seen.clear(); firstAnswer = 0; t0 = performance.now();
   const sw = await lab.applyProfile({ ...lab.profile, allowTTL: 10 + i });

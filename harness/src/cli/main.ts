@@ -1,12 +1,11 @@
 // The CLI: argv in, exit code out. A thin layer over the library; only bin.ts calls process.exit.
 import { Command, CommanderError, Option } from "commander";
-import { readFileSync } from "node:fs";
 import { processCleanup } from "../util/cleanup.ts";
 import { reportError } from "./exit-codes.ts";
 import { defaultIO, type CliIO } from "./io.ts";
 import { profileOptions, collect } from "./options.ts";
+import { VERSION } from "../util/version.ts";
 
-const VERSION = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export async function run(argv: string[], io: CliIO = defaultIO()): Promise<number> {
   let exitCode = 0;

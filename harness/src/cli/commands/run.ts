@@ -11,6 +11,7 @@ import { planByProfile, runScenarios } from "../../scenario/runner.ts";
 import { EXIT } from "../exit-codes.ts";
 import type { CliIO } from "../io.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
+import { VERSION } from "../../util/version.ts";
 
 export interface RunFlags {
   provider: "local" | "kind" | "auto";
@@ -36,18 +37,43 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
   const color = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
   const first = planByProfile(scenarios)[0]!.profile;
   const t0 = performance.now();
-  const lab = await startLab({
-    provider,
-    stateDir: flags.stateDir ? resolve(io.cwd, flags.stateDir) : undefined,
-    k8sVersion: flags.k8sVersion,
-    profile: first,
-    logger,
-    progress: terminalProgress(io, g.quiet),
-  });
+  let lab;
+  try {
+    lab = await startLab({
+      provider,
+      stateDir: flags.stateDir ? resolve(io.cwd, flags.stateDir) : undefined,
+      k8sVersion: flags.k8sVersion,
+      profile: first,
+      logger,
+      progress: terminalProgress(io, g.quiet),
+    });
+  } catch (err) {
+    // CI still gets a report: one errored "lab setup" case says why nothing ran.
+    if (flags.reportDir) {
+      const labError = err instanceof Error ? err.message : String(err);
+      const now = new Date().toISOString();
+      const report: RunReport = {
+        tool: { name: "imagepolicy-lab", version: VERSION },
+        startedAt: now,
+        finishedAt: now,
+        durationMs: performance.now() - t0,
+        provider: provider.name,
+        k8sVersion: flags.k8sVersion ?? "",
+        labStartMs: 0,
+        profileSwitches: [],
+        scenarios: [],
+        totals: { pass: 0, fail: 0, error: 0, skipped: 0 },
+        unavoidableWaitMs: 0,
+        labError,
+      };
+      await writeReports(resolve(io.cwd, flags.reportDir), report);
+    }
+    throw err;
+  }
   let report: RunReport;
   try {
     const labStartMs = performance.now() - t0;
-    report = await runScenarios({ lab, scenarios, labStartMs, onEvent: liveReporter(io.stdout, { color, interactive: Boolean(io.stdout.isTTY) }) });
+    report = await runScenarios({ lab, scenarios, labStartMs, version: VERSION, onEvent: liveReporter(io.stdout, { color, interactive: Boolean(io.stdout.isTTY) }) });
   } finally {
     await lab.stop().catch((err) => logger.warn(`stopping the lab: ${(err as Error).message}`));
   }

@@ -115,8 +115,10 @@ export class LocalProvider implements ClusterProvider {
       const apiserverArgs = apiserverFlags(pki, layout, ports);
       const startApiserver = () =>
         task(o.progress, "start kube-apiserver", async () => {
+          const ts = performance.now();
           const p = await startComponent("kube-apiserver", binaries.kubeApiserver, apiserverArgs);
           await waitApiserver(p, server, pki, budget, o.signal);
+          if (process.env.IPL_TRACE) console.error(`trace: apiserver spawn→readyz ${(performance.now() - ts).toFixed(0)}ms at ${new Date().toISOString()}`);
           return p;
         });
       let apiserver = await startApiserver();
@@ -158,6 +160,7 @@ export class LocalProvider implements ClusterProvider {
           // The lab's apiserver holds no state of its own (etcd does); a graceful shutdown would only
           // wait for the controller-manager's watches to drain.
           await apiserver.stop(200);
+          if (process.env.IPL_TRACE) console.error(`trace: old apiserver stopped after ${(performance.now() - t0).toFixed(0)}ms`);
           started.splice(started.indexOf(apiserver), 1);
           apiserver = await startApiserver();
           // Keep the controller-manager last so teardown order stays kcm, apiserver, etcd.

@@ -1,0 +1,84 @@
+// `imagepolicy-lab run` end to end, in-process, against a real local control plane: a wrong
+// expectation exits 1 with expected vs observed in every report; an invalid file exits 2 before
+// anything starts, naming file, line and field.
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "./main.ts";
+import type { CliIO } from "./io.ts";
+
+function captureIO(cwd: string): CliIO & { out: () => string; err: () => string } {
+  let out = "";
+  let err = "";
+  const sink = (append: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        append(String(chunk));
+        cb();
+      },
+    });
+  return {
+    stdout: sink((s) => (out += s)),
+    stderr: sink((s) => (err += s)),
+    env: { ...process.env, CI: "true" },
+    cwd,
+    out: () => out,
+    err: () => err,
+  };
+}
+
+const WRONG = `apiVersion: imagepolicy-lab.dev/v1alpha1
+kind: Scenario
+name: deliberately-wrong
+description: Expects an untrusted image to be admitted, which a correct plugin and backend never do.
+profile: { defaultAllow: false, allowTTL: -1, denyTTL: -1, retryBackoff: 100 }
+backend: { trust: [trusted.example] }
+steps:
+  - createPod: { name: wrong, images: [evil.example/app:1] }
+    expect: { allowed: true, backendCalls: 1 }
+`;
+
+const INVALID = `apiVersion: imagepolicy-lab.dev/v1alpha1
+kind: Scenario
+name: invalid-one
+description: has a misspelled expectation
+steps:
+  - createPod: { images: [trusted.example/app:1] }
+    expect:
+      allowed: true
+      backendCals: 1
+`;
+
+describe("imagepolicy-lab run", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "ipl-run-test-"));
+    await writeFile(join(dir, "wrong.yaml"), WRONG);
+    await writeFile(join(dir, "invalid.yaml"), INVALID);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("exits 2 for an invalid scenario file, naming file, line and field, and starts nothing", async () => {
+    const io = captureIO(dir);
+    const code = await run(["run", "--provider", "local", "invalid.yaml"], io);
+    expect(code).toBe(2);
+    expect(io.err()).toContain('invalid.yaml:9: steps.0.expect.backendCals: unknown field "backendCals"');
+    expect(io.err()).not.toContain("start etcd");
+  });
+
+  it("exits 1 when behavior differs, and every report shows expected vs observed", async () => {
+    const io = captureIO(dir);
+    const code = await run(["run", "--provider", "local", "--report-dir", "reports", "wrong.yaml"], io);
+    expect(code, io.err()).toBe(1);
+    expect(io.out()).toMatch(/deliberately-wrong/);
+    const report = JSON.parse(await readFile(join(dir, "reports", "report.json"), "utf8"));
+    const check = report.scenarios[0].steps[0].checks.find((c: { what: string }) => c.what === "allowed");
+    expect(check).toMatchObject({ expected: "allowed", observed: "denied (403)", ok: false });
+    const junit = await readFile(join(dir, "reports", "junit.xml"), "utf8");
+    expect(junit).toMatch(/<failure[^>]*>/);
+    expect(junit).toContain("denied (403)");
+    expect(await readFile(join(dir, "reports", "report.html"), "utf8")).toContain("deliberately-wrong");
+  });
+});

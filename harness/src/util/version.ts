@@ -1,0 +1,4 @@
+// The project's version, from package.json (one source for the CLI and the reports).
+import { readFileSync } from "node:fs";
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
