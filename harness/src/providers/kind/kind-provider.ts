@@ -24,7 +24,10 @@ import { waitFor } from "../../util/wait.ts";
 import { readLabState, writeLabState, type LabState } from "../lab-state.ts";
 import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, StartedBackend, StartedCluster } from "../provider.ts";
 import { APISERVER_MANIFEST, componentLogs, controlPlaneNode, missingFromManifest, nodeExec, restartApiserverViaManifest, runningContainerId } from "./kind-node.ts";
-import { startStubContainer, STUB_ALIAS } from "./stub-container.ts";
+import type * as StubContainer from "./stub-container.ts";
+import { STUB_ALIAS } from "./stub-alias.ts";
+// testcontainers costs about a second to import; only kind labs need it.
+const loadStubContainer = (): Promise<typeof StubContainer> => import("./stub-container.ts");
 import {
   DEFAULT_KIND_RELEASE,
   dockerStatus,
@@ -151,6 +154,7 @@ export class KindProvider implements ClusterProvider {
     const cleanup = this.options.cleanup ?? processCleanup;
     const network = await task(o.progress, "ensure docker network", async () => this.acquireNetwork());
     try {
+      const { startStubContainer } = await loadStubContainer();
       const stub = await startStubContainer({
         stateDir: resolve(o.stateDir),
         network: network.name,

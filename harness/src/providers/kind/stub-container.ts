@@ -17,10 +17,10 @@ import { ConfigError, LabError, WaitTimeoutError } from "../../util/errors.ts";
 import { silentLogger, task, type Logger, type Progress } from "../../util/logger.ts";
 import { sleep } from "../../util/wait.ts";
 import type { BackendEndpoint } from "../provider.ts";
+import { STUB_ALIAS } from "./stub-alias.ts";
 import { imagePresent, removeContainer, type Env } from "./tools.ts";
 
-/** DNS name of the stub on the kind network; the webhook kubeconfig's server and a SAN of the serving certificate. */
-export const STUB_ALIAS = "image-policy-stub";
+export { STUB_ALIAS };
 /** Review port inside the container (reached by the apiserver over the kind network only). */
 export const STUB_REVIEW_PORT = 8443;
 /** Control port inside the container (published on 127.0.0.1 of the docker host only). */
