@@ -3,6 +3,8 @@
 // the Node that the `node` npm dependency installed (re-executed with the same arguments).
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { constants } from "node:os";
+import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const MIN = [22, 19];
@@ -25,10 +27,11 @@ export async function runTs(entryUrl, args) {
     const child = spawn(bundled, [fileURLToPath(import.meta.url), fileURLToPath(entryUrl), ...args], {
       stdio: "inherit",
     });
-    // Forward signals so the child's own cleanup runs (it owns every process the lab started).
+    // Forward signals so the child's own cleanup runs (it owns every process the lab started). A
+    // terminal's Ctrl-C reaches the child too; its handler takes the repeat as the same interrupt.
     for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
-    const code = await new Promise((resolve) =>
-      child.on("exit", (status, signal) => resolve(status ?? (signal === "SIGINT" ? 130 : 143))),
+    const code = await new Promise((done) =>
+      child.on("exit", (status, signal) => done(status ?? 128 + (constants.signals[signal] ?? 15))),
     );
     process.exit(code);
   }
@@ -46,5 +49,5 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.stderr.write("usage: run-ts.mjs ENTRY.ts [args...]\n");
     process.exit(2);
   }
-  await runTs(pathToFileURL(entry.startsWith("/") ? entry : `${process.cwd()}/${entry}`), rest);
+  await runTs(pathToFileURL(resolve(entry)), rest);
 }

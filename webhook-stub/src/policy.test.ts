@@ -217,6 +217,14 @@ describe("evaluate", () => {
     );
   });
 
+  it("deny patterns match whatever case the registry is written in", () => {
+    const p = policy({ denyPatterns: ["Trusted.Example/legacy/**"] });
+    expect(p.denyPatterns).toEqual(["trusted.example/legacy/**"]);
+    expect(evaluate(p, spec(["trusted.example/legacy/app:1"])).allowed).toBe(false);
+    expect(evaluate(p, spec(["TRUSTED.example/legacy/app:1"])).allowed).toBe(false);
+    expect(evaluate(p, spec(["trusted.example/current/app:1"])).allowed).toBe(true);
+  });
+
   it("deny patterns also match the bare name", () => {
     const p = policy({ denyPatterns: ["trusted.example/legacy"] });
     expect(evaluate(p, spec(["trusted.example/legacy:1"])).allowed).toBe(false);

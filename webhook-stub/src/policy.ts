@@ -8,6 +8,7 @@ import {
   ANY_REGISTRY,
   canonicalForms,
   compileGlob,
+  normalizeDenyPattern,
   normalizeRegistry,
   normalizeRepositoryPrefix,
   parseReference,
@@ -121,7 +122,7 @@ function normalizeRules(r: PolicyRules): PolicyRules {
   return {
     allowRegistries: norm(r.allowRegistries, normalizeRegistry),
     allowRepositories: norm(r.allowRepositories, normalizeRepositoryPrefix),
-    denyPatterns: [...r.denyPatterns],
+    denyPatterns: [...new Set(r.denyPatterns.map(normalizeDenyPattern))],
     requireDigest: r.requireDigest,
     denyLatest: r.denyLatest,
   };
@@ -257,11 +258,10 @@ const compiled = new WeakMap<StubPolicy, CompiledPolicy>();
 function compile(policy: StubPolicy): CompiledPolicy {
   let c = compiled.get(policy);
   if (!c) {
-    const one = (rules: PolicyRules, where: string): CompiledRules => ({
-      where,
-      rules: normalizeRules(rules),
-      deny: rules.denyPatterns.map((pattern) => ({ pattern, re: compileGlob(pattern) })),
-    });
+    const one = (raw: PolicyRules, where: string): CompiledRules => {
+      const rules = normalizeRules(raw);
+      return { where, rules, deny: rules.denyPatterns.map((pattern) => ({ pattern, re: compileGlob(pattern) })) };
+    };
     c = {
       top: one(policy, ""),
       namespaces: new Map(Object.entries(policy.namespaces).map(([ns, r]) => [ns, one(r, `namespaces.${ns}.`)])),

@@ -185,6 +185,14 @@ describe("repository prefixes match on path-component boundaries", () => {
     expect(normalizeRepositoryPrefix("nginx:1.25")).toMatchObject({ ok: false, reason: expect.stringMatching(/tag or digest/) });
     expect(normalizeRepositoryPrefix("Nginx")).toMatchObject({ ok: false });
   });
+
+  it("lower-cases a registry written in upper case, so the entry can match at all", () => {
+    const upper = normalizeRepositoryPrefix("Quay/team");
+    expect(upper).toEqual({ ok: true, value: "quay/team" });
+    if (!upper.ok) throw new Error(upper.reason);
+    expect(repositoryMatches(ref("Quay/team/app:1"), upper.value)).toBe(true);
+    expect(repositoryMatches(ref("quay/team/app:1"), upper.value)).toBe(false); // that one is docker.io/quay/team/app
+  });
 });
 
 it("matches registries and repositories regardless of the registry's case", () => {

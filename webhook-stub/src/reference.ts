@@ -193,7 +193,18 @@ export function normalizeRepositoryPrefix(entry: string): EntryResult {
   const parsed = parseReference(entry);
   if (!parsed.ok) return { ok: false, reason: `"${entry}" is not a valid repository: ${parsed.reason}` };
   if (!parsed.ref.tagDefaulted) return { ok: false, reason: `"${entry}" has a tag or digest; a repository prefix is registry/path only` };
-  return { ok: true, value: parsed.ref.name };
+  // Lower-case the registry (`Quay/team` names host `Quay`): repositoryMatches compares lower-cased names.
+  return { ok: true, value: canonicalForms(parsed.ref).name };
+}
+
+/**
+ * Normalizes a deny pattern: the part before the first `/` (the registry) is lower-cased, because
+ * patterns are matched against canonicalForms(), whose registry is lower-cased; `Trusted.Example/**`
+ * would otherwise never deny anything. Paths are lower-case by grammar; tags keep their case.
+ */
+export function normalizeDenyPattern(pattern: string): string {
+  const slash = pattern.indexOf("/");
+  return slash === -1 ? pattern : pattern.slice(0, slash).toLowerCase() + pattern.slice(slash);
 }
 
 /** `ref.name` and `ref.normalized` with the registry lower-cased: the forms policy entries are compared with. */

@@ -220,6 +220,15 @@ describe("lifecycle", () => {
     expect((await sendError(`${s.controlUrl}/healthz`, { method: "GET", caPem: pki.caPem })).code).toBe("ECONNREFUSED");
   });
 
+  it("in-process control rejects a bad fault spec instead of throwing synchronously", async () => {
+    let promise: Promise<void> | undefined;
+    expect(() => {
+      promise = stub.control.setFault("explode");
+    }).not.toThrow();
+    await expect(promise).rejects.toBeInstanceOf(ConfigError);
+    expect((await stub.control.status()).fault).toBe("healthy");
+  });
+
   it("refuses options without a token or with a bad policy or fault", async () => {
     const tls = { certPem: pki.server.certPem, keyPem: pki.server.keyPem };
     await expect(startStub({ tls, controlToken: "" })).rejects.toBeInstanceOf(ConfigError);

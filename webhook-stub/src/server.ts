@@ -158,7 +158,8 @@ class Stub implements StartedStub {
       setPolicy: async (policy) => {
         this.#policy = validatePolicy(policy, "setPolicy");
       },
-      setFault: (fault) => this.#setFault(parseFault(fault)),
+      // async, so a bad spec rejects the promise like every other control call instead of throwing.
+      setFault: async (fault) => this.#setFault(parseFault(fault)),
       setScope: async (namespace, scope) => this.#setScope(namespace, scope, "setScope"),
       status: async () => this.#status(),
       journal: async (query) => this.#journal.snapshot(query),

@@ -43,7 +43,10 @@ export interface JournalEntry {
   auditAnnotations?: Record<string, string>;
   /** The fault spec applied to this request, if any. */
   fault?: FaultSpec;
-  /** HTTP status sent; 0 when no response was sent (reset, hang). */
+  /**
+   * HTTP status sent; 0 when no response was sent (reset, hang, or the client closed the connection
+   * first, e.g. during a `delay`). `outcome` still says what the stub had decided.
+   */
   status: number;
   /** Time from request received to response finished (or to the socket closing). */
   latencyMs: number;
@@ -73,7 +76,8 @@ export interface JournalSnapshot {
  * A namespace's own policy and fault, applied to reviews whose `spec.namespace` is that namespace,
  * ahead of the global ones. Lets several labs or scenarios share one stub without seeing each
  * other's settings. Only request-level faults can be scoped (not `refuse` or `bad-cert`, which act on
- * connections before the namespace is known).
+ * connections before the namespace is known). A scope without `policy` uses the global policy; a
+ * scope without `fault` is healthy: the global fault does not reach a scoped namespace.
  */
 export interface NamespaceScope {
   policy?: StubPolicy;

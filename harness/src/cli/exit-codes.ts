@@ -1,6 +1,6 @@
 // The one place errors become exit codes and messages.
 import pc from "picocolors";
-import { CommandError, ConfigError, LabError } from "../util/errors.ts";
+import { CommandError, LabError } from "../util/errors.ts";
 import type { CliIO } from "./io.ts";
 
 export const EXIT = { ok: 0, differs: 1, labFailed: 2 } as const;
@@ -16,7 +16,7 @@ export function reportError(io: CliIO, err: unknown, verbose = false): number {
     cause = cause.cause;
   }
   if (verbose && err instanceof Error && err.stack) io.stderr.write(pc.dim(`${err.stack}\n`));
-  if (err instanceof ConfigError || err instanceof LabError) return EXIT.labFailed;
+  // ConfigError is a LabError too: every error means the lab could not run; only a foreign one is a surprise.
   if (!(err instanceof LabError) && !verbose) io.stderr.write(pc.dim("(an unexpected error; run with -v for the stack)\n"));
   return EXIT.labFailed;
 }

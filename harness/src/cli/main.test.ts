@@ -104,6 +104,23 @@ describe("scenarios", () => {
   });
 });
 
+describe("up and stub: input problems stop before anything starts", () => {
+  it("an unreadable --backend-ca exits 2 naming the flag and the file, and creates no state dir", async () => {
+    const stateDir = `${ROOT}.no-such-lab-${process.pid}`;
+    const r = await cli("up", "--provider", "local", "--state-dir", stateDir, "--backend-url", "https://127.0.0.1:1/review", "--backend-ca", "/no/such/ca.crt");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("/no/such/ca.crt: --backend-ca: cannot read the backend CA: ENOENT");
+    expect(r.stderr).not.toContain("unexpected error");
+    await expect(readdir(stateDir)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("stub journal --since takes an integer", async () => {
+    const r = await cli("stub", "journal", "--state-dir", "/no/such/lab", "--since", "ten");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--since expects an integer, got "ten"');
+  });
+});
+
 describe("kind-config", () => {
   it("prints exactly kind-configs/imagepolicy-webhook.yaml", async () => {
     const r = await cli("kind-config");

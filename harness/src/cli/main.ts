@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import { processCleanup } from "../util/cleanup.ts";
 import { reportError } from "./exit-codes.ts";
 import { defaultIO, type CliIO } from "./io.ts";
-import { profileOptions, collect } from "./options.ts";
+import { collect, parseIntArg, profileOptions } from "./options.ts";
 import { VERSION } from "../util/version.ts";
 
 
@@ -102,7 +102,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .requiredOption("--state-dir <dir>", "the lab's state directory")
     .option("--json", "machine-readable output")
     .option("--reset", "clear the journal after printing")
-    .option("--since <seq>", "only entries after this sequence number")
+    .addOption(new Option("--since <seq>", "only entries after this sequence number").argParser(parseIntArg("--since")))
     .action(action(async (opts) => (await import("./commands/stub.ts")).journal(opts, io)));
 
   program

@@ -1,7 +1,6 @@
 // Stops a lab started by `up` (possibly from another process): processes by pid, after checking
 // each still runs something of this lab; kind resources through the kind provider; then keys.
-import { readLabState } from "../providers/lab-state.ts";
-import { removeSecrets } from "../providers/local/local-provider.ts";
+import { readLabState, removeSecrets } from "../providers/lab-state.ts";
 import { stopPid } from "../util/managed-process.ts";
 
 export async function downLab(stateDir: string): Promise<{ found: boolean; stopped: string[] }> {

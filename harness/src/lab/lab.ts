@@ -6,11 +6,11 @@ import { join, resolve } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import { DEFAULT_K8S_VERSION } from "../binaries/index.ts";
-import { DEFAULT_PROFILE, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
-import { readLabState, writeLabState } from "../providers/lab-state.ts";
-import { removeSecrets } from "../providers/local/local-provider.ts";
+import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
+import { LAB_STATE_FILE, readLabState, removeSecrets, writeLabState } from "../providers/lab-state.ts";
 import type { BackendEndpoint, ClusterProvider, ProfileSwitch, StartedBackend, StartedCluster } from "../providers/provider.ts";
 import { processCleanup, type CleanupRegistry } from "../util/cleanup.ts";
+import { ConfigError, ProviderUnavailableError } from "../util/errors.ts";
 import { silentLogger, type Logger, type Progress } from "../util/logger.ts";
 
 export interface LabOptions {
@@ -62,17 +62,25 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
   const logger = o.logger ?? silentLogger;
   const profile = o.skipLint ? { ...DEFAULT_PROFILE, ...o.profile } : resolveProfile({ ...DEFAULT_PROFILE, ...o.profile });
   const k8sVersion = o.k8sVersion ?? DEFAULT_K8S_VERSION;
+  // Checked before anything is created, so a refusal leaves nothing behind.
+  const preflight = await o.provider.preflight();
+  if (!preflight.usable) throw new ProviderUnavailableError(o.provider.name, preflight.reasons);
   const ownsStateDir = !o.stateDir;
+  if (o.stateDir) {
+    // A second lab in the same directory would overwrite the first one's state (so `down` could no
+    // longer find its processes) and, failing, remove its keys.
+    const existing = await readLabState(resolve(o.stateDir));
+    if (existing) {
+      throw new ConfigError(
+        [{ file: join(resolve(o.stateDir), LAB_STATE_FILE), path: "", message: `a ${existing.provider} lab created ${existing.createdAt} still uses this directory; stop it with \`imagepolicy-lab down --state-dir ${o.stateDir}\` or choose another --state-dir` }],
+        "state directory in use",
+      );
+    }
+  }
   const stateDir = o.stateDir ? resolve(o.stateDir) : await mkdtemp(join(tmpdir(), "imagepolicy-lab-"));
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const cleanup = o.cleanup ?? processCleanup;
   const removeTemp = ownsStateDir ? cleanup.add(`temp dir ${stateDir}`, () => rm(stateDir, { recursive: true, force: true })) : () => {};
-
-  const preflight = await o.provider.preflight();
-  if (!preflight.usable) {
-    const { ProviderUnavailableError } = await import("../util/errors.ts");
-    throw new ProviderUnavailableError(o.provider.name, preflight.reasons);
-  }
 
   let backend: StartedBackend | undefined;
   let cluster: StartedCluster | undefined;
@@ -147,8 +155,9 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       return kc;
     },
     async applyProfile(next) {
-      if (JSON.stringify(next) === JSON.stringify(c.profile)) return { elapsedMs: 0 };
-      return c.applyProfile(resolveProfile(next));
+      const wanted = resolveProfile(next);
+      if (profileKey(wanted) === profileKey(c.profile)) return { elapsedMs: 0 };
+      return c.applyProfile(wanted);
     },
     async stop() {
       if (stopped) return;

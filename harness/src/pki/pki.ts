@@ -2,7 +2,7 @@
 // it is reached by) and client certificates. ECDSA P-256 with SHA-256: Go rejects CN-only and SHA-1
 // certificates (imagepolicy-behavior.md §3).
 import "reflect-metadata";
-import { webcrypto } from "node:crypto";
+import { generateKeyPair, webcrypto } from "node:crypto";
 import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
 
@@ -107,9 +107,8 @@ export async function createCA(commonName = "imagepolicy-lab CA", validDays = 36
   return ca;
 }
 
-/** An RSA key pair for service-account token signing (kube-apiserver wants PEM keys). */
+/** An ECDSA P-256 key pair for service-account token signing (kube-apiserver wants PEM keys; ES256 tokens). */
 export async function createSigningKeyPem(): Promise<{ publicPem: string; privatePem: string }> {
-  const { generateKeyPair } = await import("node:crypto");
   return new Promise((resolve, reject) =>
     generateKeyPair(
       "ec",

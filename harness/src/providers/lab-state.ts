@@ -1,6 +1,6 @@
 // What a running lab left on disk so a later command (`down`, `stub set`) can find it again:
 // providers keep no state in memory between commands.
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { AdmissionProfile } from "../profile/profile.ts";
 import type { ProviderName } from "./provider.ts";
@@ -35,4 +35,16 @@ export async function readLabState(stateDir: string): Promise<LabState | undefin
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Everything a lab writes into its state directory besides `logs/`: keys and certificates (pki/,
+ * backend/), kubeconfigs, admission files, etcd data and this state file. Only these are removed,
+ * so a state dir given by mistake (`down --state-dir ~`) loses nothing that is not the lab's.
+ */
+export const LAB_FILES = ["admission", "audit-policy.yaml", "backend", "etcd-data", "kind-config.yaml", "kubeconfig", LAB_STATE_FILE, `${LAB_STATE_FILE}.tmp`, "pki"] as const;
+
+/** Removes keys, certificates, kubeconfigs, admission files and etcd data; keeps logs/ for debugging. */
+export async function removeSecrets(stateDir: string): Promise<void> {
+  await Promise.all(LAB_FILES.map((e) => rm(join(stateDir, e), { recursive: true, force: true })));
 }

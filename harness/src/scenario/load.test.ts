@@ -134,6 +134,33 @@ describe("validation rules", () => {
       "steps:\n  - createPod: { images: [a] }\n    expect:\n      message: /image (x/\n",
       ["8: steps.0.expect.message: not a valid regular expression: Invalid regular expression: /image (x/: Unterminated group"],
     ],
+    [
+      "a misspelled fault, in the backend block and in a setBackend step",
+      "backend: { fault: 'status:5OO' }\nsteps:\n  - setBackend: { fault: hangs }\n",
+      [
+        '5: backend.fault: status CODE must be an integer from 400 to 599, got "5OO"',
+        '7: steps.0.setBackend.fault: unknown fault "hangs"; expected one of healthy, refuse, status:CODE, status:CODE:retry-after:SECONDS, delay:MS, hang, reset, malformed, content-type, empty, bad-cert, first:N:SPEC',
+      ],
+    ],
+    ["valid faults", "backend: { fault: 'first:2:status:500' }\nsteps:\n  - setBackend: { fault: refuse }\n  - setBackend: { fault: ' healthy ' }\n", []],
+    [
+      "a step namespace that is not listed in namespaces",
+      "namespaces: [other]\nsteps:\n  - createPod: { images: [a], namespace: other }\n  - createPod: { images: [a], namespace: typo }\n",
+      ['8: steps.1.createPod.namespace: namespace "typo" is not listed in the scenario\'s namespaces (listed: other); add it there so it is created'],
+    ],
+    [
+      "a step namespace with no namespaces at all",
+      "steps:\n  - updatePod: { name: p, namespace: other }\n",
+      ['6: steps.0.updatePod.namespace: namespace "other" is not listed in the scenario\'s namespaces (none listed); add it there so it is created'],
+    ],
+    [
+      "a namespace suffix that cannot be part of a namespace name",
+      "namespaces: [Other, a-very-long-suffix]\nsteps:\n  - wait: 1\n",
+      [
+        "5: namespaces.0: a namespace suffix must be lower-case letters, digits and '-'",
+        "5: namespaces.1: a namespace suffix has at most 13 characters (it is appended to the scenario's namespace)",
+      ],
+    ],
     ["a profile of the wrong type, reported once", "profile: { allowTTL: '5' }\nsteps:\n  - wait: 1\n", ["5: profile.allowTTL: Invalid input: expected number, received string"]],
   ] as [string, string, string[]][])("%s", async (_label, body, want) => {
     expect(await issuesOf(body)).toEqual(want);

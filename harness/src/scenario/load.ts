@@ -29,8 +29,9 @@ export function validateScenario(src: YamlSource): ConfigIssue[] {
   const top = scenarioSchema.safeParse(src.value);
   // Collect every problem: a bad header does not hide bad steps or a bad profile.
   const issues: ConfigIssue[] = top.success ? [] : zodIssues(src, top.error);
-  const value = (src.value && typeof src.value === "object" ? src.value : {}) as { steps?: unknown; profile?: unknown };
+  const value = (src.value && typeof src.value === "object" ? src.value : {}) as { steps?: unknown; profile?: unknown; namespaces?: unknown };
   const steps = Array.isArray(value.steps) ? (value.steps as unknown[]) : [];
+  const declared = Array.isArray(value.namespaces) ? value.namespaces.filter((n): n is string => typeof n === "string") : [];
   const marks = new Set<string>();
   steps.forEach((raw, i) => {
     const at = (path: PropertyKey[], message: string) =>
@@ -64,6 +65,12 @@ export function validateScenario(src: YamlSource): ConfigIssue[] {
       }
     }
     if (step.mark) marks.add(step.mark);
+    // Only the scenario's own namespace and those listed in `namespaces:` are created for it.
+    const target = (step as Record<string, unknown>)[action] as { namespace?: unknown } | undefined;
+    const ns = target && typeof target === "object" ? target.namespace : undefined;
+    if (typeof ns === "string" && !declared.includes(ns)) {
+      at([action, "namespace"], `namespace "${ns}" is not listed in the scenario's namespaces (${declared.length ? `listed: ${declared.join(", ")}` : "none listed"}); add it there so it is created`);
+    }
     if (step.repeat && !step.expect) at(["repeat"], "repeat needs expectations to wait for");
     if ("wait" in step && step.expect) at(["expect"], "a wait step has nothing to check");
   });

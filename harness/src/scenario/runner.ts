@@ -112,13 +112,16 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
       await play(s, index);
     }
     const running = background.map(({ s, index }) => play(s, index));
+    // Observed from the start, so a background failure while the foreground plays is not an
+    // unhandled rejection (which would end the process); it is rethrown below.
+    const settled = Promise.allSettled(running);
     try {
       for (const { s, index } of shared) {
         o.signal?.throwIfAborted();
         await play(s, index);
       }
     } finally {
-      await Promise.allSettled(running);
+      await settled;
     }
     await Promise.all(running);
   }
@@ -188,7 +191,7 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
     const marks = new Map<string, Mark>();
     for (const [i, step] of doc.steps.entries()) {
       ctx.signal?.throwIfAborted();
-      const r = await runStep(step, i, { ...ctx, ns, file: s.file, marks, backend });
+      const r = await runStep(step, i, { ...ctx, ns, namespaces, file: s.file, marks, backend });
       steps.push(r);
       ctx.onStep(r);
     }
@@ -275,6 +278,8 @@ class ScenarioBackend {
 
 interface StepCtx extends Ctx {
   ns: string;
+  /** Every namespace of the scenario (its own first); the journal is filtered to these. */
+  namespaces: string[];
   file: string;
   marks: Map<string, Mark>;
   backend?: ScenarioBackend;
@@ -286,11 +291,12 @@ async function lastSeq(stub?: StubControl): Promise<number> {
 
 /**
  * Reviews after `since` that belong to this scenario (its namespaces). Filtering by namespace keeps
- * stray calls out, such as retries a backend still receives after an earlier request gave up.
+ * out other scenarios' reviews (slow ones run alongside) and stray calls, such as retries a backend
+ * still receives after an earlier request gave up.
  */
-async function entriesSince(stub: StubControl | undefined, since: number, ns: string): Promise<JournalEntry[]> {
-  if (!stub) return [];
-  return (await stub.journal({ since })).entries.filter((e) => e.namespace === ns || e.namespace.startsWith(`${ns}-`));
+async function entriesSince(ctx: StepCtx, since: number): Promise<JournalEntry[]> {
+  if (!ctx.stub) return [];
+  return (await ctx.stub.journal({ since })).entries.filter((e) => ctx.namespaces.includes(e.namespace));
 }
 
 function stepNs(ctx: StepCtx, suffix?: string): string {
@@ -310,20 +316,21 @@ function describeStep(step: StepDoc, i: number): { action: string; name: string 
 async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResult> {
   const { action, name } = describeStep(step, i);
   const t0 = performance.now();
-  if (step.mark) ctx.marks.set(step.mark, { seq: await lastSeq(ctx.stub), atMs: t0 });
   const result: StepResult = { index: i, name, action, journal: [], checks: [], attempts: 0, startedAtMs: t0, durationMs: 0, unavoidableWaitMs: 0, verdict: "pass" };
   try {
+    // One journal position serves the mark, the whole step (repeat) and its first attempt.
+    const firstSeq = await lastSeq(ctx.stub);
+    if (step.mark) ctx.marks.set(step.mark, { seq: firstSeq, atMs: t0 });
     const deadline = step.repeat ? t0 + step.repeat.timeoutMs : t0;
     let lastAttemptMs = 0;
-    const firstSeq = await lastSeq(ctx.stub);
     for (;;) {
       const a0 = performance.now();
       result.attempts++;
-      const seqBefore = await lastSeq(ctx.stub);
+      const seqBefore = result.attempts === 1 ? firstSeq : await lastSeq(ctx.stub);
       const played = await play(step, i, ctx);
       // Reviews are journaled before the apiserver answers; a short settle covers a closing socket.
       if (played.outcome && played.outcome.durationMs > 1_000) await sleep(30);
-      const entries = await entriesSince(ctx.stub, seqBefore, ctx.ns);
+      const entries = await entriesSince(ctx, seqBefore);
       const obs = await observe(step, ctx, played, entries);
       result.request = played.request;
       result.response = played.outcome ? { code: played.outcome.code, allowed: played.outcome.allowed, message: played.outcome.message } : undefined;
@@ -331,7 +338,7 @@ async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResu
       lastAttemptMs = performance.now() - a0;
       const ok = result.checks.every((c) => c.ok);
       if (ok || !step.repeat || performance.now() >= deadline) {
-        result.journal = step.repeat ? await entriesSince(ctx.stub, firstSeq, ctx.ns) : entries;
+        result.journal = step.repeat ? await entriesSince(ctx, firstSeq) : entries;
         result.verdict = ok ? "pass" : "fail";
         if (!ok && step.repeat) result.error = `expectations did not hold within ${step.repeat.timeoutMs} ms (${result.attempts} attempts)`;
         break;
@@ -445,7 +452,7 @@ async function observe(step: StepDoc, ctx: StepCtx, played: Played, entries: Jou
     const mark = ctx.marks.get(markName)!;
     obs.sinceMark ??= {};
     obs.markAgeMs ??= {};
-    obs.sinceMark[markName] = await entriesSince(ctx.stub, mark.seq, ctx.ns);
+    obs.sinceMark[markName] = await entriesSince(ctx, mark.seq);
     obs.markAgeMs[markName] = now - mark.atMs;
   }
   if (e.events) obs.event = await findEvent(ctx, played.namespace ?? ctx.ns, e.events);

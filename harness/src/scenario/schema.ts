@@ -1,6 +1,8 @@
 // The scenario file format (scenarios/*.yaml): what to set up, what to do, what must happen.
 // Strict: an unknown key is an error, so a misspelled expectation can never pass silently.
 import { z } from "zod";
+import { parseFault } from "../../../webhook-stub/src/faults.ts";
+import { ConfigError } from "../util/errors.ts";
 import { patternRegExp } from "./checks.ts";
 
 const durationMs = z.number().int().nonnegative();
@@ -19,6 +21,22 @@ const textPattern = z
       ctx.addIssue({ code: "custom", message: `not a valid regular expression: ${(err as Error).message}` });
     }
   });
+
+/** A stub fault spec, parsed at load time so a typo names its line instead of failing mid-run. */
+const faultSpec = z.string().superRefine((spec, ctx) => {
+  try {
+    parseFault(spec);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: err instanceof ConfigError ? err.issues.map((i) => i.message).join("; ") : (err as Error).message });
+  }
+});
+
+/** A namespace suffix: `<scenario namespace>-<suffix>` must stay a DNS label of at most 63 characters. */
+export const NAMESPACE_SUFFIX_MAX = 13;
+const namespaceSuffix = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "a namespace suffix must be lower-case letters, digits and '-'")
+  .max(NAMESPACE_SUFFIX_MAX, `a namespace suffix has at most ${NAMESPACE_SUFFIX_MAX} characters (it is appended to the scenario's namespace)`);
 
 const profile = z
   .strictObject({
@@ -49,7 +67,7 @@ const backend = z
     trust: z.array(z.string()).optional().describe("allowed registries or repositories (quick allowlist)"),
     policy: inlinePolicy.optional(),
     policyFile: z.string().optional().describe("stub policy YAML, relative to the scenario file"),
-    fault: z.string().optional().describe("fault spec, e.g. status:500 or first:2:reset; default healthy"),
+    fault: faultSpec.optional().describe("fault spec, e.g. status:500 or first:2:reset; default healthy"),
   })
   .refine((b) => [b.trust, b.policy, b.policyFile].filter((x) => x !== undefined).length <= 1, {
     error: "give at most one of trust, policy, policyFile",
@@ -155,7 +173,7 @@ export const scenarioSchema = z.strictObject({
   tags: z.array(z.string()).optional(),
   profile: profile.optional(),
   backend: backend.optional(),
-  namespaces: z.array(z.string()).optional().describe("extra namespaces to create (suffixes)"),
+  namespaces: z.array(namespaceSuffix).optional().describe("extra namespaces to create (suffixes); steps name them in `namespace:`"),
   requires: z.array(z.enum(["auditLog", "controllers"])).optional().describe("provider capabilities the scenario needs"),
   slow: z.boolean().optional().describe("takes tens of seconds (e.g. a hung backend)"),
   /** Each step is checked against its action's schema by the loader (see load.ts). */

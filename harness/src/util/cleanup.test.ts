@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CleanupRegistry } from "./cleanup.ts";
+import { CleanupRegistry, DUPLICATE_SIGNAL_MS, type SignalHost } from "./cleanup.ts";
 
 describe("CleanupRegistry", () => {
   it("runs cleanups newest first, awaiting each before the next", async () => {
@@ -74,5 +74,51 @@ describe("CleanupRegistry", () => {
     r.add("b", () => void ran.push("b"));
     await r.runAll();
     expect(ran).toEqual(["a", "b"]);
+  });
+});
+
+/** A process stand-in: signals are delivered by hand, time is set by hand, exits are recorded. */
+function fakeHost() {
+  const handlers = new Map<string, () => void>();
+  const host = {
+    nowMs: 0,
+    exits: [] as number[],
+    on: (sig: NodeJS.Signals, h: () => void) => void handlers.set(sig, h),
+    exit: (code: number) => void host.exits.push(code),
+    now: () => host.nowMs,
+    stderr: () => {},
+    send: (sig: NodeJS.Signals) => handlers.get(sig)!(),
+  };
+  return host satisfies SignalHost;
+}
+
+describe("signal handlers", () => {
+  it("a Ctrl-C delivered twice at once (terminal + npm/run-ts forwarding) still runs every cleanup before exiting 130", async () => {
+    const r = new CleanupRegistry();
+    const host = fakeHost();
+    let release!: () => void;
+    const ran: string[] = [];
+    r.add("apiserver", () => new Promise<void>((res) => (release = () => (ran.push("apiserver"), res()))));
+    r.installSignalHandlers(undefined, host);
+    host.send("SIGINT");
+    host.nowMs = 5;
+    host.send("SIGINT");
+    host.send("SIGTERM");
+    expect(host.exits).toEqual([]);
+    release();
+    await new Promise((res) => setTimeout(res, 0));
+    expect(ran).toEqual(["apiserver"]);
+    expect(host.exits).toEqual([130]);
+  });
+
+  it("a second signal after the duplicate window exits at once, with its own code", () => {
+    const r = new CleanupRegistry();
+    const host = fakeHost();
+    r.add("hangs", () => new Promise<void>(() => {}));
+    r.installSignalHandlers(undefined, host);
+    host.send("SIGINT");
+    host.nowMs = DUPLICATE_SIGNAL_MS;
+    host.send("SIGTERM");
+    expect(host.exits).toEqual([143]);
   });
 });

@@ -1,6 +1,6 @@
-// Everything the harness starts registers its teardown here, so SIGINT, SIGTERM and normal exit
-// stop processes, containers and temp dirs. One registry per process, created on first use and
-// passed explicitly where tests need isolation.
+// Everything the harness starts registers its teardown here, so SIGINT, SIGTERM and SIGHUP stop
+// processes, containers and temp dirs (a normal stop unregisters its own entry). One registry per
+// process, created on first use and passed explicitly where tests need isolation.
 
 type Cleanup = () => Promise<void> | void;
 
@@ -43,24 +43,47 @@ export class CleanupRegistry {
 
   /**
    * Installs SIGINT/SIGTERM/SIGHUP handlers that run every cleanup and then exit with 128+signal.
-   * A second signal while cleaning up exits at once.
+   * One Ctrl-C often arrives more than once: the terminal signals the whole process group, and
+   * `npm run` and bin/run-ts.mjs forward the signal again. Repeats within DUPLICATE_SIGNAL_MS of
+   * the first are treated as that same interrupt; a signal after that exits at once.
    */
-  installSignalHandlers(onSignal?: (signal: NodeJS.Signals) => void): void {
+  installSignalHandlers(onSignal?: (signal: NodeJS.Signals) => void, host: SignalHost = defaultSignalHost): void {
     if (this.signalsInstalled) return;
     this.signalsInstalled = true;
-    let interrupted = false;
+    let firstAt: number | undefined;
     for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
-      process.on(sig, () => {
-        if (interrupted) process.exit(code);
-        interrupted = true;
+      host.on(sig, () => {
+        if (firstAt !== undefined) {
+          if (host.now() - firstAt >= DUPLICATE_SIGNAL_MS) host.exit(code);
+          return;
+        }
+        firstAt = host.now();
         onSignal?.(sig);
         this.runAll()
-          .catch((err) => process.stderr.write(`${(err as Error).message}\n`))
-          .finally(() => process.exit(code));
+          .catch((err) => host.stderr((err as Error).message))
+          .finally(() => host.exit(code));
       });
     }
   }
 }
+
+/** How long after a signal a repeat counts as the same interrupt (see installSignalHandlers). */
+export const DUPLICATE_SIGNAL_MS = 1_000;
+
+/** What the signal handlers need from the process; injected by tests. */
+export interface SignalHost {
+  on(signal: NodeJS.Signals, handler: () => void): void;
+  exit(code: number): void;
+  now(): number;
+  stderr(line: string): void;
+}
+
+const defaultSignalHost: SignalHost = {
+  on: (signal, handler) => void process.on(signal, handler),
+  exit: (code) => process.exit(code),
+  now: () => performance.now(),
+  stderr: (line) => void process.stderr.write(`${line}\n`),
+};
 
 /** The process-wide registry used by the CLI and by labs that are not given one. */
 export const processCleanup = new CleanupRegistry();

@@ -100,14 +100,19 @@ export class ManagedProcess {
   }
 
   private signalGroup(sig: NodeJS.Signals): void {
+    signalGroup(this.pid, sig);
+  }
+}
+
+/** Signals a process group we started (`detached: true` makes the child its leader), else the pid alone. */
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
     try {
-      process.kill(-this.pid, sig);
+      process.kill(pid, sig);
     } catch {
-      try {
-        process.kill(this.pid, sig);
-      } catch {
-        /* already gone */
-      }
+      /* already gone */
     }
   }
 }
@@ -125,17 +130,7 @@ export async function stopPid(pid: number, expectInCmdline: string, graceMs = 5_
       return false;
     }
   };
-  const kill = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        /* gone */
-      }
-    }
-  };
+  const kill = (sig: NodeJS.Signals) => signalGroup(pid, sig);
   kill("SIGTERM");
   const deadline = performance.now() + graceMs;
   while (alive() && performance.now() < deadline) await sleep(50);

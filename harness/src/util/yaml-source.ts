@@ -71,7 +71,6 @@ export async function readYamlSource(file: string): Promise<YamlSource> {
   return parseYamlSource(file, text);
 }
 
-/** Turns zod issues into ConfigIssues with file, line and dot path. */
 /** zod issues → ConfigIssues; each unknown key becomes its own issue at the key's own line. */
 export function zodIssues(src: Pick<YamlSource, "file" | "lineOf">, error: z.ZodError): ConfigIssue[] {
   return error.issues.flatMap((issue) => {

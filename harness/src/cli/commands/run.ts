@@ -37,6 +37,26 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
   const color = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
   const first = planByProfile(scenarios)[0]!.profile;
   const t0 = performance.now();
+  // CI still gets a report when the lab fails: one errored "lab setup" case says why nothing (more) ran.
+  const reportLabError = async (err: unknown) => {
+    if (!flags.reportDir) return;
+    const now = new Date().toISOString();
+    const report: RunReport = {
+      tool: { name: "imagepolicy-lab", version: VERSION },
+      startedAt: now,
+      finishedAt: now,
+      durationMs: performance.now() - t0,
+      provider: provider.name,
+      k8sVersion: flags.k8sVersion ?? "",
+      labStartMs: 0,
+      profileSwitches: [],
+      scenarios: [],
+      totals: { pass: 0, fail: 0, error: 0, skipped: 0 },
+      unavoidableWaitMs: 0,
+      labError: err instanceof Error ? err.message : String(err),
+    };
+    await writeReports(resolve(io.cwd, flags.reportDir), report);
+  };
   let lab;
   try {
     lab = await startLab({
@@ -48,32 +68,18 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
       progress: terminalProgress(io, g.quiet),
     });
   } catch (err) {
-    // CI still gets a report: one errored "lab setup" case says why nothing ran.
-    if (flags.reportDir) {
-      const labError = err instanceof Error ? err.message : String(err);
-      const now = new Date().toISOString();
-      const report: RunReport = {
-        tool: { name: "imagepolicy-lab", version: VERSION },
-        startedAt: now,
-        finishedAt: now,
-        durationMs: performance.now() - t0,
-        provider: provider.name,
-        k8sVersion: flags.k8sVersion ?? "",
-        labStartMs: 0,
-        profileSwitches: [],
-        scenarios: [],
-        totals: { pass: 0, fail: 0, error: 0, skipped: 0 },
-        unavoidableWaitMs: 0,
-        labError,
-      };
-      await writeReports(resolve(io.cwd, flags.reportDir), report);
-    }
+    await reportLabError(err);
     throw err;
   }
   let report: RunReport;
   try {
     const labStartMs = performance.now() - t0;
     report = await runScenarios({ lab, scenarios, labStartMs, version: VERSION, onEvent: liveReporter(io.stdout, { color, interactive: Boolean(io.stdout.isTTY) }) });
+  } catch (err) {
+    // Scenario failures are results; this is the lab failing under them (e.g. an apiserver that
+    // did not come back after a profile switch).
+    await reportLabError(err);
+    throw err;
   } finally {
     await lab.stop().catch((err) => logger.warn(`stopping the lab: ${(err as Error).message}`));
   }

@@ -30,9 +30,9 @@ export async function set(flags: { stateDir: string; policy?: string; trust?: st
   return 0;
 }
 
-export async function journal(flags: { stateDir: string; json?: boolean; reset?: boolean; since?: string }, io: CliIO): Promise<number> {
+export async function journal(flags: { stateDir: string; json?: boolean; reset?: boolean; since?: number }, io: CliIO): Promise<number> {
   const client = await clientFor(resolve(io.cwd, flags.stateDir));
-  const snap = await client.journal({ since: flags.since ? Number(flags.since) : undefined });
+  const snap = await client.journal({ since: flags.since });
   if (flags.json) io.stdout.write(`${JSON.stringify(snap, null, 2)}\n`);
   else {
     for (const e of snap.entries) {

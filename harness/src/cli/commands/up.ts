@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { DEFAULT_POLICY, loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy.ts";
 import { startLab } from "../../lab/lab.ts";
-import { lintProfile } from "../../profile/profile.ts";
+import { lintProfile, type AdmissionProfile } from "../../profile/profile.ts";
 import { selectProvider } from "../../providers/select.ts";
 import { ConfigError } from "../../util/errors.ts";
 import type { CliIO } from "../io.ts";
@@ -33,10 +33,11 @@ export function profileOrThrow(flags: ProfileFlags) {
 
 export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quiet?: boolean }): Promise<number> {
   const profile = flags.skipLint ? profileFromFlags(flags) : profileOrThrow(flags);
+  if (flags.backendUrl && !flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "--backend-url needs --backend-ca (the CA that signed the backend's certificate)" }]);
+  const backendCaPem = flags.backendUrl ? await readBackendCa(resolve(io.cwd, flags.backendCa!)) : undefined;
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion } });
   logger.info(`provider: ${provider.name} (${why})`);
-  if (flags.backendUrl && !flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "--backend-url needs --backend-ca (the CA that signed the backend's certificate)" }]);
   // On kind the cluster's own pods go through the plugin too: a --trust allowlist keeps the default
   // policy's allow-all rules for kube-system and local-path-storage, or the node never becomes Ready.
   const systemNamespaces = provider.name === "kind" ? DEFAULT_POLICY.namespaces : undefined;
@@ -54,31 +55,71 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     profile,
     policy,
     mtls: flags.mtls,
-    externalBackend: flags.backendUrl ? { url: flags.backendUrl, caPem: await readFile(resolve(io.cwd, flags.backendCa!), "utf8") } : undefined,
+    externalBackend: flags.backendUrl ? { url: flags.backendUrl, caPem: backendCaPem! } : undefined,
     detached: true,
     retain: flags.retain,
     skipLint: flags.skipLint,
     logger,
     progress: terminalProgress(io, g.quiet),
   });
-  const p = lab.profile;
-  const secs = ((performance.now() - t0) / 1000).toFixed(1);
   io.stdout.write(
-    [
-      `Lab ready in ${secs}s (${provider.name}, Kubernetes ${lab.k8sVersion}).`,
-      `  profile:    defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}`,
-      lab.backend ? `  backend:    ${lab.backend.endpoint.url} (stub; control ${lab.backend.controlUrl})` : `  backend:    ${flags.backendUrl}`,
-      `  kubeconfig: ${lab.kubeconfigPath}`,
-      "",
-      "Try:",
-      `  export KUBECONFIG=${lab.kubeconfigPath}`,
-      `  kubectl run trusted --image=${flags.trust?.length ? `${flags.trust[0]}/app:1.0` : "registry.k8s.io/pause:3.10"} --dry-run=server`,
-      `  kubectl run untrusted --image=nginx --dry-run=server        # refused by the stub's policy`,
-      `  imagepolicy-lab stub set --state-dir ${flags.stateDir} --fault status:500`,
-      `  imagepolicy-lab stub journal --state-dir ${flags.stateDir}`,
-      `  imagepolicy-lab down --state-dir ${flags.stateDir}`,
-      "",
-    ].join("\n"),
+    upSummary({
+      seconds: (performance.now() - t0) / 1000,
+      provider: provider.name,
+      k8sVersion: lab.k8sVersion,
+      profile: lab.profile,
+      stub: lab.backend ? { reviewUrl: lab.backend.endpoint.url, controlUrl: lab.backend.controlUrl } : undefined,
+      backendUrl: flags.backendUrl,
+      kubeconfigPath: lab.kubeconfigPath,
+      stateDirArg: flags.stateDir,
+      trust: flags.trust,
+    }),
   );
   return 0;
+}
+
+/** The --backend-ca file, read before anything starts; a problem names the flag and the file. */
+async function readBackendCa(file: string): Promise<string> {
+  const pem = await readFile(file, "utf8").catch((err: Error) => {
+    throw new ConfigError([{ file, path: "--backend-ca", message: `cannot read the backend CA: ${err.message}` }], "invalid --backend-ca");
+  });
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigError([{ file, path: "--backend-ca", message: "expected a PEM certificate (-----BEGIN CERTIFICATE-----)" }], "invalid --backend-ca");
+  }
+  return pem;
+}
+
+/** What `up` prints once the lab is ready: where things are and what to try next. */
+export function upSummary(u: {
+  seconds: number;
+  provider: string;
+  k8sVersion: string;
+  profile: AdmissionProfile;
+  /** The stub's endpoints; undefined when --backend-url replaced the stub. */
+  stub?: { reviewUrl: string; controlUrl: string };
+  backendUrl?: string;
+  kubeconfigPath: string;
+  /** --state-dir as the user typed it, for commands they can paste. */
+  stateDirArg: string;
+  trust?: string[];
+}): string {
+  const p = u.profile;
+  const trusted = u.trust?.length ? `${u.trust[0]}/app:1.0` : "registry.k8s.io/pause:3.10";
+  return [
+    `Lab ready in ${u.seconds.toFixed(1)}s (${u.provider}, Kubernetes ${u.k8sVersion}).`,
+    `  profile:    defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}`,
+    u.stub ? `  backend:    ${u.stub.reviewUrl} (stub; control ${u.stub.controlUrl})` : `  backend:    ${u.backendUrl}`,
+    `  kubeconfig: ${u.kubeconfigPath}`,
+    "",
+    "Try:",
+    `  export KUBECONFIG=${u.kubeconfigPath}`,
+    // The stub's policy decides these two; an external backend's answers are its own.
+    ...(u.stub
+      ? [`  kubectl run trusted --image=${trusted} --dry-run=server`, `  kubectl run untrusted --image=nginx --dry-run=server        # refused by the stub's policy`]
+      : [`  kubectl run test --image=${trusted} --dry-run=server       # asks your backend`]),
+    // `stub set` and `stub journal` need the stub; with --backend-url there is none.
+    ...(u.stub ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --fault status:500`, `  imagepolicy-lab stub journal --state-dir ${u.stateDirArg}`] : []),
+    `  imagepolicy-lab down --state-dir ${u.stateDirArg}`,
+    "",
+  ].join("\n");
 }

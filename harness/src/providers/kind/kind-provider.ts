@@ -6,7 +6,8 @@
 // asks the stub, so the stub is up (and admits kube-system) before the cluster starts.
 //
 // What it owns and removes on stop(): the kind cluster (`kind delete cluster`), the stub container,
-// the `kind` network only if it created it, the admission files and kubeconfig. A failed create is
+// the `kind` network only if it created it, the admission files and kubeconfig, and (with the stub
+// container) the host copies of the stub's key and control token. A failed create is
 // kept for `kind export logs` (kind runs with --retain), then deleted unless `retain` was asked for.
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -167,16 +168,20 @@ export class KindProvider implements ClusterProvider {
         signal: o.signal,
         env: this.env,
       });
-      let stopped = false;
-      const stop = async () => {
-        if (stopped) return;
-        stopped = true;
-        unregister();
-        const errors: unknown[] = [];
-        await stub.stop().catch((e) => errors.push(e));
-        await this.releaseNetwork(logger).catch((e) => errors.push(e));
-        if (errors.length) throw new AggregateError(errors, "failed to stop the stub backend cleanly");
-      };
+      // Idempotent, and a second caller (the cleanup registry on Ctrl-C) waits for the first; the
+      // registration stays until the end so a signal mid-stop does not exit before the removal.
+      let stopping: Promise<void> | undefined;
+      const stop = () =>
+        (stopping ??= (async () => {
+          try {
+            const errors: unknown[] = [];
+            await stub.stop().catch((e) => errors.push(e));
+            await this.releaseNetwork(logger).catch((e) => errors.push(e));
+            if (errors.length) throw new AggregateError(errors, "failed to stop the stub backend cleanly");
+          } finally {
+            unregister();
+          }
+        })());
       const unregister = cleanup.add(`stub container ${stub.containerId.slice(0, 12)}`, stop);
       if (o.detached) unregister();
       return {
@@ -213,21 +218,24 @@ export class KindProvider implements ClusterProvider {
     const network = await this.acquireNetwork();
 
     let created = false;
-    let stopped = false;
-    const teardown = async () => {
-      if (stopped) return;
-      stopped = true;
-      unregister();
-      const errors: unknown[] = [];
-      if (created) {
-        const r = await tryRun(kind, ["delete", "cluster", "--name", clusterName]);
-        if (!r.ok) errors.push(new LabError(`failed to delete kind cluster ${clusterName}: ${r.stderr || r.spawnError}`));
-      }
-      await this.releaseNetwork(logger).catch((e) => errors.push(e));
-      await rm(hostAdmissionDir, { recursive: true, force: true }).catch((e) => errors.push(e));
-      await rm(kubeconfigPath, { force: true }).catch((e) => errors.push(e));
-      if (errors.length) throw new AggregateError(errors, `failed to remove kind cluster ${clusterName} cleanly`);
-    };
+    // As with the backend: idempotent, concurrent callers share one teardown, registered until done.
+    let tearingDown: Promise<void> | undefined;
+    const teardown = () =>
+      (tearingDown ??= (async () => {
+        try {
+          const errors: unknown[] = [];
+          if (created) {
+            const r = await tryRun(kind, ["delete", "cluster", "--name", clusterName]);
+            if (!r.ok) errors.push(new LabError(`failed to delete kind cluster ${clusterName}: ${r.stderr || r.spawnError}`));
+          }
+          await this.releaseNetwork(logger).catch((e) => errors.push(e));
+          await rm(hostAdmissionDir, { recursive: true, force: true }).catch((e) => errors.push(e));
+          await rm(kubeconfigPath, { force: true }).catch((e) => errors.push(e));
+          if (errors.length) throw new AggregateError(errors, `failed to remove kind cluster ${clusterName} cleanly`);
+        } finally {
+          unregister();
+        }
+      })());
     const unregister = cleanup.add(`kind cluster ${clusterName}`, teardown);
 
     try {

@@ -10,6 +10,7 @@
 // (b) cluster part: runs only when kind v0.32.0 and the pinned node image are present; otherwise it is
 //     skipped with the preflight's reasons.
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +27,29 @@ import { dockerStatus, kindNetworkName, tryRun } from "./tools.ts";
 
 const exec = promisify(execFile);
 const ENSURE_DOCKER = fileURLToPath(new URL("./ensure-docker.sh", import.meta.url));
+
+/**
+ * A real program standing in for kind v0.32.0: records argv and stdin and fails `create` like kind
+ * does; `delete` takes `deleteSeconds` and then leaves a `deleted` marker.
+ */
+async function writeFakeKind(dir: string, o: { deleteSeconds?: number } = {}): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const fake = join(dir, "kind");
+  await writeFile(
+    fake,
+    `#!/bin/sh
+echo "$*" >> "${dir}/argv.log"
+case "$1" in
+  version) echo "kind v0.32.0 go1.26.8 linux/amd64";;
+  create) cat > "${dir}/stdin.yaml"; echo "Creating cluster \"$4\" ..." >&2; echo " ✓ Ensuring node image (kindest/node:v1.36.1) 🖼" >&2; echo "ERROR: failed to create cluster: failed to init node with kubeadm" >&2; exit 1;;
+  export) mkdir -p "$3"; echo "$3";;
+  delete) sleep ${o.deleteSeconds ?? 0}; touch "${dir}/deleted";;
+esac
+`,
+    { mode: 0o755 },
+  );
+  return fake;
+}
 
 type Gate = { on: true; why: string } | { on: false; why: string };
 
@@ -74,6 +98,7 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
     const t0 = performance.now();
     const backend = await provider.startBackend({ stateDir: join(stateDir, "stub-only") });
     timings.startBackendMs = performance.now() - t0;
+    let goneAfterSecondStop = false;
     try {
       const network = kindNetworkName();
       expect((await tryRun("docker", ["network", "inspect", network])).ok).toBe(true);
@@ -115,33 +140,23 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
       const other = await tryRun("docker", ["run", "--rm", "--network", network, "-e", "CA=", "--entrypoint", nodeBin, image, "-e", script], { timeoutMs: 60_000 });
       expect(other.stdout).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|unable to verify|UNABLE_TO_GET_ISSUER/i);
     } finally {
-      await backend.stop();
+      const first = backend.stop();
+      await backend.stop(); // a second, concurrent call waits for the first
+      goneAfterSecondStop = !(await tryRun("docker", ["inspect", "--type=container", backend.containerId!])).ok;
+      await first;
       await backend.stop(); // idempotent
     }
-    expect((await tryRun("docker", ["inspect", "--type=container", backend.containerId!])).ok).toBe(false);
+    expect(goneAfterSecondStop).toBe(true);
+    // The host copies of the serving key and the control token go with the container.
+    expect(existsSync(join(stateDir, "stub-only", "backend"))).toBe(false);
     const left = await tryRun("docker", ["ps", "-aq", "--filter", `label=imagepolicy-lab.dev/state-dir=${join(stateDir, "stub-only")}`]);
     expect(left.stdout.trim()).toBe("");
     if (!networkExisted) expect((await tryRun("docker", ["network", "inspect", kindNetworkName()])).ok).toBe(false);
   });
 
   it("a failed `kind create` (fake kind binary) forwards progress, exports logs, deletes the cluster and says so", async () => {
-    // A real program standing in for kind v0.32.0: records argv and stdin, fails like kind does.
     const dir = join(stateDir, "fake-kind");
-    await mkdir(dir, { recursive: true });
-    const fake = join(dir, "kind");
-    await writeFile(
-      fake,
-      `#!/bin/sh
-echo "$*" >> "${dir}/argv.log"
-case "$1" in
-  version) echo "kind v0.32.0 go1.26.8 linux/amd64";;
-  create) cat > "${dir}/stdin.yaml"; echo "Creating cluster \"$4\" ..." >&2; echo " ✓ Ensuring node image (kindest/node:v1.36.1) 🖼" >&2; echo "ERROR: failed to create cluster: failed to init node with kubeadm" >&2; exit 1;;
-  export) mkdir -p "$3"; echo "$3";;
-  delete) ;;
-esac
-`,
-      { mode: 0o755 },
-    );
+    const fake = await writeFakeKind(dir);
     const updates: string[] = [];
     const warnings: string[] = [];
     const fakeProvider = new KindProvider({ cleanup, kindPath: fake });
@@ -172,6 +187,24 @@ esac
     expect(await readFile(join(dir, "stdin.yaml"), "utf8")).toContain(`hostPath: ${join(dir, "state", "admission")}`);
     expect(warnings.join("\n")).toMatch(/kind logs of the failed cluster are in/);
     expect(cleanup.size).toBe(sizeBefore);
+  });
+
+  it("a cleanup run (Ctrl-C) during a failed start's teardown waits for `kind delete` to finish", async () => {
+    const dir = join(stateDir, "fake-kind-slow-delete");
+    const fake = await writeFakeKind(dir, { deleteSeconds: 1 });
+    const fakeProvider = new KindProvider({ cleanup, kindPath: fake });
+    const starting = fakeProvider
+      .start({ stateDir: join(dir, "state"), k8sVersion: "1.36.1", profile: { ...DEFAULT_PROFILE }, backend: { url: `https://${STUB_ALIAS}:${STUB_REVIEW_PORT}/review`, caPem: "CA" } })
+      .catch((e: unknown) => e);
+    const argvLog = join(dir, "argv.log");
+    const deleteStarted = async () => existsSync(argvLog) && (await readFile(argvLog, "utf8")).includes("delete cluster");
+    for (const t0 = performance.now(); !(await deleteStarted()); ) {
+      if (performance.now() - t0 > 30_000) throw new Error("the fake kind never saw `delete cluster`");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await cleanup.runAll();
+    expect(existsSync(join(dir, "deleted"))).toBe(true);
+    expect(await starting).toBeInstanceOf(Error);
   });
 
   it("brings up a kind cluster whose apiserver denies a pod in a server-side dry run", async (ctx) => {

@@ -240,6 +240,8 @@ export async function startStubContainer(o: StubContainerOptions): Promise<Start
     ...(o.mtls ? [{ content: pki.caPem, target: `${STUB_FILES_DIR}/client-ca.crt`, mode: 0o644 }] : []),
   ];
   const budget = o.readyTimeoutMs ?? 60_000;
+  // The host copies of the serving key and control token (0600) live as long as the container.
+  const removePki = () => rm(pki.dir, { recursive: true, force: true });
   return task(o.progress, "start the stub container", async () => {
     const t0 = performance.now();
     let container: StartedTestContainer;
@@ -260,11 +262,13 @@ export async function startStubContainer(o: StubContainerOptions): Promise<Start
     } catch (err) {
       // testcontainers leaves a container that failed its wait; remove it by name.
       await removeContainer(name).catch(() => {});
+      await removePki().catch(() => {});
       throw err;
     }
     const startToHealthyMs = performance.now() - t0;
     const controlUrl = `https://127.0.0.1:${container.getMappedPort(STUB_CONTROL_PORT)}`;
-    let stopped = false;
+    // Every caller of stop(), a concurrent one included, waits for the same removal.
+    let stopping: Promise<void> | undefined;
     return {
       endpoint: {
         url: `https://${STUB_ALIAS}:${STUB_REVIEW_PORT}/review`,
@@ -281,13 +285,13 @@ export async function startStubContainer(o: StubContainerOptions): Promise<Start
       image,
       startToHealthyMs,
       container,
-      stop: async () => {
-        if (stopped) return;
-        stopped = true;
-        // testcontainers removes it after stopping; `docker rm -f` covers a container it lost track of.
-        await container.stop({ timeout: 2_000 }).catch(() => {});
-        await removeContainer(container.getId());
-      },
+      stop: () =>
+        (stopping ??= (async () => {
+          // testcontainers removes it after stopping; `docker rm -f` covers a container it lost track of.
+          await container.stop({ timeout: 2_000 }).catch(() => {});
+          await removeContainer(container.getId());
+          await removePki();
+        })()),
     };
   });
 }

@@ -91,7 +91,7 @@ export function cacheRoot(env: Env = process.env): string {
   return join(xdg || join(homedir(), ".cache"), "imagepolicy-lab");
 }
 
-/** Where `installKind` puts the kind binary of `release`. */
+/** Where kindInstallCommand() puts the kind binary of `release` (and where findKind looks last). */
 export function kindCacheDir(release: string, env: Env = process.env): string {
   return join(cacheRoot(env), "tools", `kind-${release}`);
 }
@@ -150,14 +150,6 @@ export async function findKind(release: string, env: Env = process.env, explicit
   }
   const problem = wrong.length ? wrong.join("; ") : `no kind binary found (looked in ${fromVar ? "IMAGEPOLICY_LAB_KIND" : "PATH and the cache"})`;
   return { searched, problem };
-}
-
-/** Installs kind `release` into the cache with `go install` (needs Go and the Go module proxy). */
-export async function installKind(release: string, o: { env?: Env; signal?: AbortSignal; onLine?: (l: string) => void } = {}): Promise<KindBinary> {
-  const env = o.env ?? process.env;
-  const dir = kindCacheDir(release, env);
-  await run("go", ["install", `sigs.k8s.io/kind@${release}`], { env: { ...env, GOBIN: dir }, signal: o.signal, onLine: o.onLine, timeoutMs: 900_000 });
-  return { path: join(dir, "kind"), version: release };
 }
 
 export interface DockerStatus {

@@ -1,7 +1,8 @@
 // The `local` provider: a real etcd, kube-apiserver and kube-controller-manager as processes on
 // loopback, for machines without Docker. Start is transactional: a failure stops what was started
 // and removes every key unless `retain` is set.
-import { mkdir, rm, writeFile, readdir } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { request } from "node:https";
 import { join, resolve } from "node:path";
 import { renderAdmissionFiles } from "../../admission/render.ts";
 import { resolveBinaries as defaultResolveBinaries } from "../../binaries/index.ts";
@@ -17,7 +18,7 @@ import { freePort } from "../../util/ports.ts";
 import { waitFor } from "../../util/wait.ts";
 import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, StartedBackend, StartedCluster } from "../provider.ts";
 import { startLocalBackend } from "./local-backend.ts";
-import { writeLabState, type LabState } from "../lab-state.ts";
+import { removeSecrets, writeLabState, type LabState } from "../lab-state.ts";
 import { writeClusterPki, type ClusterPki } from "./cluster-pki.ts";
 import { apiserverFlags, AUDIT_POLICY, controllerManagerFlags, etcdFlags, type LocalLayout, type LocalPorts } from "./component-flags.ts";
 
@@ -190,7 +191,6 @@ export class LocalProvider implements ClusterProvider {
 }
 
 async function pem(file: string): Promise<string> {
-  const { readFile } = await import("node:fs/promises");
   return readFile(file, "utf8");
 }
 
@@ -199,7 +199,6 @@ async function writeAdmission(dir: string, profile: AdmissionProfile, backend: C
     const path = join(dir, f.name);
     // Write then rename, so an apiserver never reads a half-written file.
     await writeFile(`${path}.tmp`, f.content, { mode: f.mode });
-    const { rename } = await import("node:fs/promises");
     await rename(`${path}.tmp`, path);
   }
 }
@@ -216,7 +215,6 @@ async function waitReady(target: string, p: ManagedProcess, budgetMs: number, si
 }
 
 async function ensureDefaultServiceAccount(server: string, pki: ClusterPki): Promise<void> {
-  const { request } = await import("node:https");
   const body = JSON.stringify({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: "default" } });
   const status = await new Promise<number>((resolve, reject) => {
     const req = request(
@@ -247,17 +245,6 @@ async function waitApiserver(p: ManagedProcess, server: string, pki: ClusterPki,
     const r = await httpsGet(`${server}${readyzPath}`, { caPem: pki.caPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem });
     return r.status === 200 ? true : undefined;
   });
-}
-
-/** Removes keys, certificates, kubeconfigs, admission files and etcd data; keeps logs/ for debugging. */
-export async function removeSecrets(stateDir: string): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await readdir(stateDir);
-  } catch {
-    return;
-  }
-  await Promise.all(entries.filter((e) => e !== "logs").map((e) => rm(join(stateDir, e), { recursive: true, force: true })));
 }
 
 export type { ControlPlaneBinaries };

@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_PROFILE } from "../../profile/profile.ts";
+import { upSummary } from "./up.ts";
+
+const base = { seconds: 4.24, provider: "local", k8sVersion: "1.36.1", profile: { ...DEFAULT_PROFILE }, kubeconfigPath: "/w/.lab/kubeconfig", stateDirArg: ".lab" };
+
+describe("upSummary", () => {
+  it("with the stub: its endpoints, a trusted and an untrusted try, and the stub commands", () => {
+    const text = upSummary({ ...base, stub: { reviewUrl: "https://127.0.0.1:1/review", controlUrl: "https://127.0.0.1:2" }, trust: ["trusted.example"] });
+    expect(text).toContain("Lab ready in 4.2s (local, Kubernetes 1.36.1).");
+    expect(text).toContain("backend:    https://127.0.0.1:1/review (stub; control https://127.0.0.1:2)");
+    expect(text).toContain("kubectl run trusted --image=trusted.example/app:1.0 --dry-run=server");
+    expect(text).toContain("imagepolicy-lab stub set --state-dir .lab --fault status:500");
+    expect(text).toContain("imagepolicy-lab stub journal --state-dir .lab");
+    expect(text).toContain("imagepolicy-lab down --state-dir .lab");
+  });
+
+  it("with --backend-url: no stub commands (they would fail: there is no stub) and no claims about the stub's policy", () => {
+    const text = upSummary({ ...base, backendUrl: "https://policy.example:8443/review" });
+    expect(text).toContain("backend:    https://policy.example:8443/review\n");
+    expect(text).not.toContain("stub");
+    expect(text).toContain("imagepolicy-lab down --state-dir .lab");
+  });
+});

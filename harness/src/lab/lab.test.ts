@@ -1,0 +1,79 @@
+// startLab's own decisions, with a provider that starts nothing: what it refuses before anything
+// is created, and that a refusal leaves no temp dir, registration or file behind.
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { LAB_STATE_FILE, writeLabState } from "../providers/lab-state.ts";
+import type { ClusterProvider } from "../providers/provider.ts";
+import { DEFAULT_PROFILE } from "../profile/profile.ts";
+import { CleanupRegistry } from "../util/cleanup.ts";
+import { ConfigError, ProviderUnavailableError } from "../util/errors.ts";
+import { downLab } from "./down.ts";
+import { startLab } from "./lab.ts";
+
+/** A provider whose start methods must not be reached; it records the calls that were made. */
+function inertProvider(usable: boolean): ClusterProvider & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    name: "local",
+    calls,
+    preflight: async () => (usable ? { usable, reasons: [] } : { usable, reasons: ["no way"] }),
+    startBackend: async () => {
+      calls.push("startBackend");
+      throw new Error("not expected");
+    },
+    start: async () => {
+      calls.push("start");
+      throw new Error("not expected");
+    },
+  };
+}
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "lab-unit-"));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+describe("startLab refuses before it creates anything", () => {
+  it("an unusable provider: ProviderUnavailableError, and no temp dir stays registered (or on disk)", async () => {
+    const cleanup = new CleanupRegistry();
+    const before = (await readdir(tmpdir())).filter((f) => f.startsWith("imagepolicy-lab-"));
+    await expect(startLab({ provider: inertProvider(false), cleanup })).rejects.toBeInstanceOf(ProviderUnavailableError);
+    expect(cleanup.size).toBe(0);
+    const after = (await readdir(tmpdir())).filter((f) => f.startsWith("imagepolicy-lab-"));
+    expect(after.filter((f) => !before.includes(f))).toEqual([]);
+  });
+
+  it("a state dir that holds another lab: ConfigError naming its state file, and the other lab's files stay", async () => {
+    const provider = inertProvider(true);
+    await writeLabState(dir, {
+      provider: "local",
+      stateDir: dir,
+      k8sVersion: "1.36.1",
+      kubeconfig: join(dir, "kubeconfig"),
+      server: "https://127.0.0.1:1",
+      profile: { ...DEFAULT_PROFILE },
+      processes: [],
+      createdAt: "2026-01-01T00:00:00.000Z",
+    });
+    await writeFile(join(dir, "kubeconfig"), "the running lab's\n");
+    const cleanup = new CleanupRegistry();
+    const err = await startLab({ provider, stateDir: dir, cleanup }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues).toEqual([expect.objectContaining({ file: join(dir, LAB_STATE_FILE), message: expect.stringContaining("imagepolicy-lab down --state-dir") })]);
+    expect(provider.calls).toEqual([]);
+    expect(cleanup.size).toBe(0);
+    expect((await readdir(dir)).sort()).toEqual(["kubeconfig", LAB_STATE_FILE]);
+  });
+});
+
+describe("downLab", () => {
+  it("removes the lab's files but nothing else of the directory it is pointed at", async () => {
+    for (const f of ["kubeconfig", "audit-policy.yaml", "notes.txt", "go.mod"]) await writeFile(join(dir, f), "x");
+    const result = await downLab(dir);
+    expect(result).toEqual({ found: false, stopped: [] });
+    expect((await readdir(dir)).sort()).toEqual(["go.mod", "notes.txt"]);
+  });
+});
