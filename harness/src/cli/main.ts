@@ -26,6 +26,9 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
       try {
         setExit(await fn(...args));
       } catch (err) {
+        // After Ctrl-C the cleanup stops what the command was waiting for; that failure is expected
+        // noise (e.g. "kube-apiserver exited"), and the signal handler sets the exit code.
+        if (processCleanup.interrupted) return;
         setExit(reportError(io, err, globals().verbose));
       }
     };

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LAB_STATE_FILE, writeLabState } from "../providers/lab-state.ts";
-import type { ClusterProvider } from "../providers/provider.ts";
+import type { ClusterProvider, StartedBackend, StartedCluster } from "../providers/provider.ts";
 import { DEFAULT_PROFILE } from "../profile/profile.ts";
 import { CleanupRegistry } from "../util/cleanup.ts";
 import { ConfigError, ProviderUnavailableError } from "../util/errors.ts";
@@ -66,6 +66,39 @@ describe("startLab refuses before it creates anything", () => {
     expect(provider.calls).toEqual([]);
     expect(cleanup.size).toBe(0);
     expect((await readdir(dir)).sort()).toEqual(["kubeconfig", LAB_STATE_FILE]);
+  });
+});
+
+/** A provider that "starts" by writing what a real one writes, and whose stop removes nothing. */
+function forgetfulProvider(): ClusterProvider {
+  return {
+    name: "local",
+    preflight: async () => ({ usable: true, reasons: [] }),
+    startBackend: async () => {
+      const stop = async () => {};
+      return { endpoint: { url: "https://127.0.0.1:1/review", caPem: "" }, control: {} as StartedBackend["control"], controlUrl: "", tokenFile: "", caFile: "", stop, [Symbol.asyncDispose]: stop };
+    },
+    start: async (o) => {
+      await writeFile(join(o.stateDir, "kubeconfig"), "key material\n");
+      await writeLabState(o.stateDir, { provider: "local", stateDir: o.stateDir, k8sVersion: o.k8sVersion, kubeconfig: join(o.stateDir, "kubeconfig"), server: "", profile: o.profile, processes: [], createdAt: "now" });
+      const stop = async () => {};
+      const cluster: StartedCluster = { provider: "local", stateDir: o.stateDir, kubeconfigPath: join(o.stateDir, "kubeconfig"), profile: o.profile, applyProfile: async () => ({ elapsedMs: 0 }), logs: async () => "", stop, [Symbol.asyncDispose]: stop };
+      return cluster;
+    },
+  };
+}
+
+describe("StartedLab.stop", () => {
+  it("leaves no key and no state file in a given state dir, whatever the provider removed, so the dir can hold the next lab", async () => {
+    const cleanup = new CleanupRegistry();
+    const lab = await startLab({ provider: forgetfulProvider(), stateDir: dir, cleanup });
+    await writeFile(join(dir, "mine.txt"), "user file\n");
+    await lab.stop();
+    expect((await readdir(dir)).sort()).toEqual(["mine.txt"]);
+    const again = await startLab({ provider: forgetfulProvider(), stateDir: dir, cleanup });
+    await again.stop();
+    await again.stop();
+    expect(cleanup.size).toBe(0);
   });
 });
 

@@ -168,6 +168,10 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       if (ownsStateDir) {
         removeTemp();
         await rm(stateDir, { recursive: true, force: true }).catch((e) => errors.push(e));
+      } else {
+        // Whatever the provider removed itself: no key and no state file outlives the lab, so the
+        // directory can hold the next one.
+        await removeSecrets(stateDir).catch((e) => errors.push(e));
       }
       if (errors.length) throw new AggregateError(errors, "failed to stop the lab cleanly");
     },

@@ -100,7 +100,9 @@ describe("signal handlers", () => {
     const ran: string[] = [];
     r.add("apiserver", () => new Promise<void>((res) => (release = () => (ran.push("apiserver"), res()))));
     r.installSignalHandlers(undefined, host);
+    expect(r.interrupted).toBeUndefined();
     host.send("SIGINT");
+    expect(r.interrupted).toBe("SIGINT");
     host.nowMs = 5;
     host.send("SIGINT");
     host.send("SIGTERM");

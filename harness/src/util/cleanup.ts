@@ -9,6 +9,12 @@ export class CleanupRegistry {
   private nextId = 1;
   private signalsInstalled = false;
   private running: Promise<void> | undefined;
+  private interruptedBy: NodeJS.Signals | undefined;
+
+  /** The signal that started the cleanup, once one arrived: work failing after it was cut short on purpose. */
+  get interrupted(): NodeJS.Signals | undefined {
+    return this.interruptedBy;
+  }
 
   /** Registers a cleanup; returns a function that unregisters it (call it after a normal stop). */
   add(name: string, fn: Cleanup): () => void {
@@ -58,6 +64,7 @@ export class CleanupRegistry {
           return;
         }
         firstAt = host.now();
+        this.interruptedBy = sig;
         onSignal?.(sig);
         this.runAll()
           .catch((err) => host.stderr((err as Error).message))
