@@ -114,6 +114,21 @@ describe("up and stub: input problems stop before anything starts", () => {
     await expect(readdir(stateDir)).rejects.toThrow(/ENOENT/);
   });
 
+  it("stub flags with an external backend are refused, naming each flag", async () => {
+    const stateDir = `${ROOT}.no-such-lab-${process.pid}`;
+    const r = await cli("up", "--provider", "local", "--state-dir", stateDir, "--backend-url", "https://127.0.0.1:1/review", "--backend-ca", "/no/such/ca.crt", "--trust", "a.example", "--mtls");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("command line: --trust: configures the stub, which is not started with --backend-url");
+    expect(r.stderr).toContain("command line: --mtls: configures the stub");
+    await expect(readdir(stateDir)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("--backend-ca without --backend-url is refused", async () => {
+    const r = await cli("up", "--provider", "local", "--state-dir", "/no/such/lab", "--backend-ca", "/no/such/ca.crt");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--backend-ca: only meaningful with --backend-url");
+  });
+
   it("stub journal --since takes an integer", async () => {
     const r = await cli("stub", "journal", "--state-dir", "/no/such/lab", "--since", "ten");
     expect(r.code).toBe(2);

@@ -7,6 +7,9 @@ import { collect, parseIntArg, profileOptions } from "./options.ts";
 import { VERSION } from "../util/version.ts";
 
 
+/** What running with no arguments means. */
+export const DEFAULT_ARGV = ["run", "--report-dir", "reports"];
+
 export async function run(argv: string[], io: CliIO = defaultIO()): Promise<number> {
   let exitCode = 0;
   const setExit = (code: number) => (exitCode = code);
@@ -124,7 +127,9 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
 
   processCleanup.installSignalHandlers((sig) => io.stderr.write(`\n${sig}: stopping everything this command started…\n`));
   try {
-    await program.parseAsync(argv, { from: "user" });
+    // The main job needs no words: `imagepolicy-lab` (or `npm run lab`) alone plays the whole catalog
+    // on the default provider and writes its reports to ./reports.
+    await program.parseAsync(argv.length ? argv : DEFAULT_ARGV, { from: "user" });
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     return reportError(io, err, globals().verbose);

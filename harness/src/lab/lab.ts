@@ -103,6 +103,14 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
         signal: o.signal,
       });
     }
+    const stubRecord = backend
+      ? { controlUrl: backend.controlUrl, reviewUrl: backend.endpoint.url, tokenFile: backend.tokenFile, caFile: backend.caFile, pid: backend.pid, containerId: backend.containerId }
+      : undefined;
+    if (stubRecord) {
+      // Recorded before the cluster starts, so `down` finds the stub even if this process is killed
+      // outright while the cluster comes up (providers merge their own fields into this record).
+      await writeLabState(stateDir, { provider: o.provider.name, stateDir, k8sVersion, kubeconfig: "", server: "", profile, processes: [], stub: stubRecord, createdAt: new Date().toISOString() });
+    }
     const endpoint = o.externalBackend ?? backend!.endpoint;
     cluster = await o.provider.start({
       stateDir,
@@ -116,10 +124,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       signal: o.signal,
     });
     const state = await readLabState(stateDir);
-    if (state && backend) {
-      state.stub = { controlUrl: backend.controlUrl, reviewUrl: backend.endpoint.url, tokenFile: backend.tokenFile, caFile: backend.caFile, pid: backend.pid, containerId: backend.containerId };
-      await writeLabState(stateDir, state);
-    }
+    if (state && stubRecord) await writeLabState(stateDir, { ...state, stub: stubRecord });
   } catch (err) {
     abandonStart();
     if (!o.retain) {

@@ -1,28 +1,30 @@
 // `stub set` and `stub journal`: control the stub of a running lab through its control port.
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy.ts";
+import { loadPolicyFile } from "../../../../webhook-stub/src/policy.ts";
+import { labTrustPolicy } from "../../lab/lab-trust.ts";
 import { StubClient } from "../../../../webhook-stub/src/stub-client.ts";
-import { readLabState } from "../../providers/lab-state.ts";
+import { readLabState, type LabState } from "../../providers/lab-state.ts";
 import { ConfigError } from "../../util/errors.ts";
 import type { CliIO } from "../io.ts";
 
-async function clientFor(stateDir: string): Promise<StubClient> {
+async function clientFor(stateDir: string): Promise<{ client: StubClient; state: LabState }> {
   const state = await readLabState(stateDir);
   if (!state?.stub) throw new ConfigError([{ file: stateDir, path: "", message: "no running lab with a stub here (start one with `imagepolicy-lab up`)" }]);
-  return new StubClient({
+  const client = new StubClient({
     controlUrl: state.stub.controlUrl,
     token: (await readFile(state.stub.tokenFile, "utf8")).trim(),
     caPem: await readFile(state.stub.caFile, "utf8"),
   });
+  return { client, state };
 }
 
 export async function set(flags: { stateDir: string; policy?: string; trust?: string[]; fault?: string; healthy?: boolean }, io: CliIO): Promise<number> {
   const given = [flags.policy, flags.trust, flags.fault, flags.healthy].filter((x) => x !== undefined).length;
   if (!given) throw new ConfigError([{ file: "command line", path: "", message: "give --policy FILE, --trust REGISTRY, --fault SPEC or --healthy" }]);
-  const client = await clientFor(resolve(io.cwd, flags.stateDir));
+  const { client, state } = await clientFor(resolve(io.cwd, flags.stateDir));
   if (flags.policy) await client.setPolicy(await loadPolicyFile(resolve(io.cwd, flags.policy)));
-  if (flags.trust?.length) await client.setPolicy(trustPolicy(flags.trust));
+  if (flags.trust?.length) await client.setPolicy(labTrustPolicy(state.provider, flags.trust));
   if (flags.fault) await client.setFault(flags.fault);
   if (flags.healthy) await client.setFault("healthy");
   const s = await client.status();
@@ -31,7 +33,7 @@ export async function set(flags: { stateDir: string; policy?: string; trust?: st
 }
 
 export async function journal(flags: { stateDir: string; json?: boolean; reset?: boolean; since?: number }, io: CliIO): Promise<number> {
-  const client = await clientFor(resolve(io.cwd, flags.stateDir));
+  const { client } = await clientFor(resolve(io.cwd, flags.stateDir));
   const snap = await client.journal({ since: flags.since });
   if (flags.json) io.stdout.write(`${JSON.stringify(snap, null, 2)}\n`);
   else {

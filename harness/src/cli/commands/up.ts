@@ -1,7 +1,8 @@
 // `up`: start a lab and leave it running; `down` stops it.
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { DEFAULT_POLICY, loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy.ts";
+import { loadPolicyFile } from "../../../../webhook-stub/src/policy.ts";
+import { labTrustPolicy } from "../../lab/lab-trust.ts";
 import { startLab } from "../../lab/lab.ts";
 import { lintProfile, type AdmissionProfile } from "../../profile/profile.ts";
 import { selectProvider } from "../../providers/select.ts";
@@ -34,17 +35,22 @@ export function profileOrThrow(flags: ProfileFlags) {
 export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quiet?: boolean }): Promise<number> {
   const profile = flags.skipLint ? profileFromFlags(flags) : profileOrThrow(flags);
   if (flags.backendUrl && !flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "--backend-url needs --backend-ca (the CA that signed the backend's certificate)" }]);
+  // Flags that configure the stub mean nothing with an external backend; say so instead of ignoring them.
+  const conflicts = flags.backendUrl
+    ? (["trust", "policy", "mtls"] as const).filter((k) => flags[k] !== undefined && !(Array.isArray(flags[k]) && flags[k].length === 0))
+    : [];
+  if (conflicts.length) {
+    throw new ConfigError(conflicts.map((k) => ({ file: "command line", path: `--${k}`, message: "configures the stub, which is not started with --backend-url" })));
+  }
+  if (!flags.backendUrl && flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "only meaningful with --backend-url" }]);
   const backendCaPem = flags.backendUrl ? await readBackendCa(resolve(io.cwd, flags.backendCa!)) : undefined;
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion } });
   logger.info(`provider: ${provider.name} (${why})`);
-  // On kind the cluster's own pods go through the plugin too: a --trust allowlist keeps the default
-  // policy's allow-all rules for kube-system and local-path-storage, or the node never becomes Ready.
-  const systemNamespaces = provider.name === "kind" ? DEFAULT_POLICY.namespaces : undefined;
   const policy = flags.policy
     ? await loadPolicyFile(resolve(io.cwd, flags.policy))
     : flags.trust?.length
-      ? trustPolicy(flags.trust, { namespaces: systemNamespaces })
+      ? labTrustPolicy(provider.name, flags.trust)
       : undefined;
   const stateDir = resolve(io.cwd, flags.stateDir);
   const t0 = performance.now();

@@ -18,7 +18,7 @@ import { freePort } from "../../util/ports.ts";
 import { waitFor } from "../../util/wait.ts";
 import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, StartedBackend, StartedCluster } from "../provider.ts";
 import { startLocalBackend } from "./local-backend.ts";
-import { removeSecrets, writeLabState, type LabState } from "../lab-state.ts";
+import { readLabState, removeSecrets, writeLabState, type LabState } from "../lab-state.ts";
 import { writeClusterPki, type ClusterPki } from "./cluster-pki.ts";
 import { apiserverFlags, AUDIT_POLICY, controllerManagerFlags, etcdFlags, type LocalLayout, type LocalPorts } from "./component-flags.ts";
 
@@ -98,9 +98,28 @@ export class LocalProvider implements ClusterProvider {
       const kubeconfigPath = join(stateDir, "kubeconfig");
       await writeFile(kubeconfigPath, renderKubeconfig({ name: "imagepolicy-lab", server, caPem: pki.caPem, client: pki.admin }), { mode: 0o600 });
 
+      // The state file is rewritten as each component starts, so `down` can find every process even
+      // when this process is killed outright halfway through.
+      const state: LabState = {
+        ...(await readLabState(stateDir)),
+        provider: "local",
+        stateDir,
+        k8sVersion: o.k8sVersion,
+        kubeconfig: kubeconfigPath,
+        server,
+        processes: [],
+        profile: o.profile,
+        createdAt: new Date().toISOString(),
+      };
+      const recordProcesses = async (list: ManagedProcess[]) => {
+        state.processes = list.map((p) => ({ name: p.spec.name, pid: p.pid }));
+        await writeLabState(stateDir, state);
+      };
+      await recordProcesses([]);
       const startComponent = async (name: (typeof COMPONENTS)[number], command: string, args: string[]) => {
         const p = await ManagedProcess.start({ name, command, args, logFile: join(logsDir, `${name}.log`), detached: o.detached, cwd: stateDir });
         started.push(p);
+        await recordProcesses(started);
         return p;
       };
 
@@ -132,17 +151,7 @@ export class LocalProvider implements ClusterProvider {
         return p;
       });
 
-      const state: LabState = {
-        provider: "local",
-        stateDir,
-        k8sVersion: o.k8sVersion,
-        kubeconfig: kubeconfigPath,
-        server,
-        processes: [etcd, apiserver, kcm].map((p) => ({ name: p.spec.name, pid: p.pid })),
-        profile: o.profile,
-        createdAt: new Date().toISOString(),
-      };
-      await writeLabState(stateDir, state);
+      await recordProcesses([etcd, apiserver, kcm]);
 
       let profile = o.profile;
       const cluster: StartedCluster = {
@@ -167,8 +176,7 @@ export class LocalProvider implements ClusterProvider {
           started.push(kcm);
           profile = next;
           state.profile = next;
-          state.processes = [etcd, apiserver, kcm].map((p) => ({ name: p.spec.name, pid: p.pid }));
-          await writeLabState(stateDir, state);
+          await recordProcesses([etcd, apiserver, kcm]);
           return { elapsedMs: performance.now() - t0 };
         },
         logs: (component, tailLines = 200) =>

@@ -206,4 +206,18 @@ describe("the CLI against real processes", () => {
     expect(c.output.stderr).toContain("SIGINT: stopping everything this command started");
     await expectNothingLeft(stateDir);
   });
+
+  it("after `up` is killed outright (SIGKILL) mid-start, `down` still finds and stops every process", async () => {
+    const stateDir = join(await workDir(), "lab");
+    const c = spawnCli(["up", "--provider", "local", "--state-dir", stateDir]);
+    await c.waitForStderr(/start kube-apiserver/, 180_000);
+    // No handler runs on SIGKILL: the lab's processes are orphaned, only the state file knows them.
+    c.child.kill("SIGKILL");
+    await c.exited;
+    const orphans = (await processesMentioning(stateDir)).filter((p) => p.pid !== c.child.pid);
+    expect(orphans, "orphaned lab processes after SIGKILL").not.toEqual([]);
+    const down = await execCli(["down", "--state-dir", stateDir]);
+    expect(down.code, down.stderr).toBe(0);
+    await expectNothingLeft(stateDir);
+  });
 });
