@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PROFILE, type AdmissionProfile } from "../profile/profile.ts";
 import type { LoadedScenario } from "./load.ts";
-import { planByProfile, scenarioProfile } from "./runner.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { StartedLab } from "../lab/lab.ts";
+import { exitCodeFor } from "./result.ts";
+import { planByProfile, runScenarios, scenarioProfile } from "./runner.ts";
 import type { ScenarioDoc } from "./schema.ts";
 
 function scenario(name: string, profile?: Partial<AdmissionProfile>): LoadedScenario {
@@ -59,5 +62,41 @@ describe("planByProfile", () => {
 
   it("returns nothing for no scenarios", () => {
     expect(planByProfile([], DEFAULT_PROFILE)).toEqual([]);
+  });
+});
+
+describe("runScenarios when a profile cannot be applied", () => {
+  it("marks that group's scenarios as errors with the reason and still plays the other groups", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "c", server: "https://127.0.0.1:1" }],
+      users: [{ name: "u" }],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+    let profile: AdmissionProfile = { ...DEFAULT_PROFILE };
+    const lab = {
+      provider: { name: "local" },
+      k8sVersion: "1.36.1",
+      get profile() {
+        return profile;
+      },
+      cluster: { capabilities: {} },
+      kubeConfig: () => kc,
+      applyProfile: async (next: AdmissionProfile) => {
+        if (next.defaultAllow) throw new Error("kube-apiserver exited (code 1)");
+        profile = next;
+        return { elapsedMs: 1 };
+      },
+    } as unknown as StartedLab;
+    const report = await runScenarios({ lab, scenarios: [scenario("opens", OPEN), scenario("waits")] });
+    const byName = Object.fromEntries(report.scenarios.map((r) => [r.name, r]));
+    expect(byName.opens).toMatchObject({ verdict: "error" });
+    expect(byName.opens!.reason).toContain("failed to apply the profile defaultAllow=true");
+    expect(byName.opens!.reason).toContain("kube-apiserver exited (code 1)");
+    // The default-profile group was still played (it fails on its own: there is no apiserver here).
+    expect(byName.waits!.reason ?? "").not.toContain("failed to apply the profile");
+    expect(byName.waits!.namespace).toMatch(/^ipl-waits-/);
+    expect(exitCodeFor(report)).toBe(2);
   });
 });

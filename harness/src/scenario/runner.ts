@@ -106,7 +106,19 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
     const foreground = indexed.filter((x) => !background.includes(x));
     const exclusive = foreground.filter(({ s }) => !isIsolatable(s.doc));
     const shared = foreground.filter(({ s }) => isIsolatable(s.doc));
-    if (group.scenarios[0]) await player.prepare(group.scenarios[0]);
+    try {
+      if (group.scenarios[0]) await player.prepare(group.scenarios[0]);
+    } catch (err) {
+      // The apiserver would not come back with this profile: its scenarios cannot say anything, but
+      // the other groups still can (the next switch starts the apiserver afresh).
+      const reason = `failed to apply the profile ${profileKey(group.profile)}: ${err instanceof Error ? err.message : String(err)}`;
+      for (const { s, index } of indexed) {
+        const result: ScenarioResult = { ...scenarioBase(s, "-"), verdict: "error", reason, durationMs: 0, unavoidableWaitMs: 0, steps: [] };
+        results.push({ order: index, result });
+        o.onEvent?.({ type: "scenario-end", result, index, total });
+      }
+      continue;
+    }
     for (const { s, index } of exclusive) {
       o.signal?.throwIfAborted();
       await play(s, index);
@@ -157,18 +169,23 @@ interface Mark {
   atMs: number;
 }
 
+/** The identifying part of a scenario's result. */
+function scenarioBase(s: LoadedScenario, namespace: string): Omit<ScenarioResult, "verdict" | "durationMs" | "steps" | "unavoidableWaitMs"> {
+  return {
+    name: s.doc.name,
+    file: s.file,
+    description: s.doc.description.trim(),
+    specRef: s.doc.specRef,
+    profile: scenarioProfile(s.doc),
+    namespace,
+  };
+}
+
 async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
   const doc = s.doc;
   const t0 = performance.now();
   const ns = `ipl-${doc.name}`.slice(0, 44).replace(/-+$/, "") + `-${randomBytes(2).toString("hex")}`;
-  const base: Omit<ScenarioResult, "verdict" | "durationMs" | "steps" | "unavoidableWaitMs"> = {
-    name: doc.name,
-    file: s.file,
-    description: doc.description.trim(),
-    specRef: doc.specRef,
-    profile: scenarioProfile(doc),
-    namespace: ns,
-  };
+  const base = scenarioBase(s, ns);
   const caps = ctx.lab.cluster.capabilities ?? {};
   const missing = (doc.requires ?? []).filter((r) => !caps[r]);
   if (missing.length) {
