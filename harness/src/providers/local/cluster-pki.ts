@@ -42,37 +42,24 @@ export async function writeClusterPki(dir: string): Promise<ClusterPki> {
     ca.issue({ commonName: "kubernetes-admin", organizations: ["system:masters"], usage: "client" }),
     createSigningKeyPem(),
   ]);
-  const f = (name: string) => join(dir, name);
-  const files: ClusterPki["files"] = {
-    ca: f("ca.crt"),
-    apiserverCert: f("apiserver.crt"),
-    apiserverKey: f("apiserver.key"),
-    etcdCert: f("etcd.crt"),
-    etcdKey: f("etcd.key"),
-    etcdClientCert: f("apiserver-etcd-client.crt"),
-    etcdClientKey: f("apiserver-etcd-client.key"),
-    controllerManagerCert: f("controller-manager.crt"),
-    controllerManagerKey: f("controller-manager.key"),
-    adminCert: f("admin.crt"),
-    adminKey: f("admin.key"),
-    serviceAccountPub: f("sa.pub"),
-    serviceAccountKey: f("sa.key"),
+  // One table: each role's file name and content; paths and writes are derived from it.
+  const table: Record<keyof ClusterPki["files"], [name: string, content: string]> = {
+    ca: ["ca.crt", ca.certPem],
+    apiserverCert: ["apiserver.crt", apiserver.certPem],
+    apiserverKey: ["apiserver.key", apiserver.keyPem],
+    etcdCert: ["etcd.crt", etcd.certPem],
+    etcdKey: ["etcd.key", etcd.keyPem],
+    etcdClientCert: ["apiserver-etcd-client.crt", etcdClient.certPem],
+    etcdClientKey: ["apiserver-etcd-client.key", etcdClient.keyPem],
+    controllerManagerCert: ["controller-manager.crt", kcm.certPem],
+    controllerManagerKey: ["controller-manager.key", kcm.keyPem],
+    adminCert: ["admin.crt", admin.certPem],
+    adminKey: ["admin.key", admin.keyPem],
+    serviceAccountPub: ["sa.pub", sa.publicPem],
+    serviceAccountKey: ["sa.key", sa.privatePem],
   };
-  const writes: [string, string][] = [
-    [files.ca, ca.certPem],
-    [files.apiserverCert, apiserver.certPem],
-    [files.apiserverKey, apiserver.keyPem],
-    [files.etcdCert, etcd.certPem],
-    [files.etcdKey, etcd.keyPem],
-    [files.etcdClientCert, etcdClient.certPem],
-    [files.etcdClientKey, etcdClient.keyPem],
-    [files.controllerManagerCert, kcm.certPem],
-    [files.controllerManagerKey, kcm.keyPem],
-    [files.adminCert, admin.certPem],
-    [files.adminKey, admin.keyPem],
-    [files.serviceAccountPub, sa.publicPem],
-    [files.serviceAccountKey, sa.privatePem],
-  ];
-  await Promise.all(writes.map(([path, content]) => writeFile(path, content, { mode: path.endsWith(".key") ? 0o600 : 0o644 })));
+  const entries = Object.entries(table) as [keyof ClusterPki["files"], [string, string]][];
+  const files = Object.fromEntries(entries.map(([role, [name]]) => [role, join(dir, name)])) as ClusterPki["files"];
+  await Promise.all(entries.map(([role, [name, content]]) => writeFile(files[role], content, { mode: name.endsWith(".key") ? 0o600 : 0o644 })));
   return { dir, caPem: ca.certPem, admin, files };
 }

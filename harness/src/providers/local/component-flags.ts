@@ -82,6 +82,10 @@ export function controllerManagerFlags(pki: ClusterPki, layout: LocalLayout, por
     .set("kubeconfig", layout.controllerManagerKubeconfig)
     .set("authentication-kubeconfig", layout.controllerManagerKubeconfig)
     .set("authorization-kubeconfig", layout.controllerManagerKubeconfig)
+    // Otherwise it reads the extension-apiserver-authentication ConfigMap at startup, and exits when
+    // the RBAC authorizer has not yet seen the bootstrap binding that allows it (a race on a fresh
+    // cluster). Its own port needs no request-header authentication in a lab.
+    .set("authentication-skip-lookup", true)
     .set("bind-address", "127.0.0.1")
     .set("secure-port", ports.controllerManager)
     // As kubeadm: each controller uses its own ServiceAccount credentials.

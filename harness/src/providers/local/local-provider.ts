@@ -3,6 +3,7 @@
 // and removes every key unless `retain` is set.
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { request } from "node:https";
+import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { renderAdmissionFiles } from "../../admission/render.ts";
 import { resolveBinaries as defaultResolveBinaries } from "../../binaries/index.ts";
@@ -147,7 +148,9 @@ export class LocalProvider implements ClusterProvider {
         // but only seconds after it starts; creating this first one ourselves (as envtest does) makes the
         // lab usable at once, while new namespaces still prove the controller-manager works.
         await ensureDefaultServiceAccount(server, pki);
-        await p.assertRunning();
+        // Its secure port opens once its startup checks against the apiserver passed; a
+        // controller-manager that exits before that is reported here, not by a later scenario.
+        await waitReady(`kube-controller-manager on 127.0.0.1:${ports.controllerManager}`, p, budget, o.signal, () => tcpOpen(ports.controllerManager));
         return p;
       });
 
@@ -219,6 +222,16 @@ async function waitReady(target: string, p: ManagedProcess, budgetMs: number, si
     // A process that exited is the better explanation than a timeout.
     await p.assertRunning();
     throw err;
+  });
+}
+
+function tcpOpen(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(undefined));
   });
 }
 
