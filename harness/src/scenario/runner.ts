@@ -379,7 +379,9 @@ function unavoidable(step: StepDoc, r: StepResult, lastAttemptMs: number): numbe
   const j = r.journal;
   let ms = j.length >= 2 ? j[j.length - 1]!.atMs - j[0]!.atMs : 0;
   if (j.some((e) => e.fault === "hang" || e.fault?.endsWith(":hang"))) ms = Math.max(ms, r.durationMs);
-  return ms;
+  // A `delay:MS` backend makes the request wait that long per call, on purpose.
+  const delays = j.reduce((sum, e) => sum + Number(/(?:^|:)delay:(\d+)$/.exec(e.fault ?? "")?.[1] ?? 0), 0);
+  return Math.min(r.durationMs, ms + delays);
 }
 
 interface Played {
