@@ -124,3 +124,36 @@ describe("signal handlers", () => {
     expect(host.exits).toEqual([143]);
   });
 });
+
+describe("own: a teardown shared by stop() and signals", () => {
+  it("runAll during a stop waits for that same run to finish, and it runs once", async () => {
+    const registry = new CleanupRegistry();
+    let runs = 0;
+    let finish!: () => void;
+    const { stop } = registry.own("lab", async () => {
+      runs++;
+      await new Promise<void>((r) => (finish = r));
+    });
+    const first = stop();
+    let signalDone = false;
+    const viaSignal = registry.runAll().then(() => (signalDone = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(signalDone, "runAll returned while the teardown was still running").toBe(false);
+    finish();
+    await Promise.all([first, viaSignal]);
+    expect(runs).toBe(1);
+    expect(registry.size).toBe(0);
+  });
+
+  it("release drops the entry without running it", async () => {
+    const registry = new CleanupRegistry();
+    let runs = 0;
+    const { release } = registry.own("handed over", async () => {
+      runs++;
+    });
+    release();
+    await registry.runAll();
+    expect(runs).toBe(0);
+    expect(registry.size).toBe(0);
+  });
+});

@@ -23,6 +23,26 @@ export class CleanupRegistry {
     return () => this.entries.delete(id);
   }
 
+  /**
+   * Registers a teardown and returns its `stop`, which runs it once: every caller (a handle's stop(),
+   * a signal's runAll) awaits the same run, and the entry is dropped only when the run has finished,
+   * so a signal that arrives during a stop waits for it instead of exiting halfway. `release` drops
+   * the entry without running it (for things handed over to outlive this process).
+   */
+  own(name: string, teardown: () => Promise<void>): { stop: () => Promise<void>; release: () => void } {
+    let run: Promise<void> | undefined;
+    const stop = (): Promise<void> =>
+      (run ??= (async () => {
+        try {
+          await teardown();
+        } finally {
+          release();
+        }
+      })());
+    const release = this.add(name, stop);
+    return { stop, release };
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -30,11 +30,7 @@ export async function startLocalBackend(o: BackendStartOptions, cleanup: Cleanup
         policy: o.policy,
         fault: o.fault,
       });
-      const unregister = cleanup.add("stub backend", () => stub.stop());
-      const stop = async () => {
-        unregister();
-        await stub.stop();
-      };
+      const { stop } = cleanup.own("stub backend", () => stub.stop());
       return {
         endpoint: endpointFor(stub.reviewUrl),
         control: stub.control,

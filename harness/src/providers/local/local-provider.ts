@@ -61,16 +61,14 @@ export class LocalProvider implements ClusterProvider {
     };
     const logsDir = join(stateDir, "logs");
     const started: ManagedProcess[] = [];
-    const unregister = cleanup.add(`local cluster ${stateDir}`, () => teardown());
-    let stopped = false;
-
-    const teardown = async (keepFiles = false) => {
-      if (stopped) return;
-      stopped = true;
-      unregister();
-      for (const p of [...started].reverse()) await p.stop();
-      if (!keepFiles) await removeSecrets(stateDir);
-    };
+    // Stops every process, newest first (controller-manager, apiserver, etcd), then removes the keys;
+    // a failure to stop one does not leave the others running.
+    const { stop: teardown, release: unregister } = cleanup.own(`local cluster ${stateDir}`, async () => {
+      const errors: unknown[] = [];
+      for (const p of [...started].reverse()) await p.stop().catch((e: unknown) => errors.push(e));
+      await removeSecrets(stateDir);
+      if (errors.length) throw new AggregateError(errors, `failed to stop the local control plane in ${stateDir}`);
+    });
 
     try {
       await mkdir(logsDir, { recursive: true, mode: 0o700 });
