@@ -207,6 +207,20 @@ describe("the CLI against real processes", () => {
     await expectNothingLeft(stateDir);
   });
 
+  it("SIGHUP when the terminal is gone (writes fail with EPIPE) still stops everything", async () => {
+    const stateDir = join(await workDir(), "lab");
+    const c = spawnCli(["up", "--provider", "local", "--state-dir", stateDir]);
+    await c.waitForStderr(/start kube-apiserver/, 180_000);
+    // What a closed terminal does: the output goes away, then SIGHUP arrives. Every later write of
+    // the cleanup's progress fails; that must not cut the cleanup short.
+    c.child.stdout!.destroy();
+    c.child.stderr!.destroy();
+    c.child.kill("SIGHUP");
+    await c.exited;
+    await pollFor("the lab's processes to be gone", async () => ((await processesMentioning(stateDir)).length === 0 ? true : undefined), 30_000);
+    await expectNothingLeft(stateDir);
+  });
+
   it("after `up` is killed outright (SIGKILL) mid-start, `down` still finds and stops every process", async () => {
     const stateDir = join(await workDir(), "lab");
     const c = spawnCli(["up", "--provider", "local", "--state-dir", stateDir]);
