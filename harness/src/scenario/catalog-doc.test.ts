@@ -11,3 +11,16 @@ describe("README catalog table", () => {
     expect(section).toBe(renderCatalogTable(scenarios));
   });
 });
+
+describe("README scenario example", () => {
+  it("is a valid scenario file", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const { parseYamlSource } = await import("../util/yaml-source.ts");
+    const { validateScenario } = await import("./load.ts");
+    const readme = await readFile(resolve(CATALOG_DIR, "../README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("### Writing a scenario"));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(yaml, "a yaml block under 'Writing a scenario'").toBeDefined();
+    expect(validateScenario(parseYamlSource("README.md", yaml!))).toEqual([]);
+  });
+});
