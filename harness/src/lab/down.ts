@@ -15,17 +15,18 @@ export async function downLab(stateDir: string): Promise<{ found: boolean; stopp
     for (const p of [...state.processes].reverse()) {
       if ((await stopPid(p.pid, stateDir)) === "stopped") stopped.push(`${p.name} (pid ${p.pid})`);
     }
-    for (const p of await strayComponents(stateDir)) {
-      if ((await stopPid(p.pid, stateDir)) === "stopped") stopped.push(`${p.name} (pid ${p.pid}, not recorded)`);
-    }
     if (state.kind) {
       const { deleteKindResources } = await import("../providers/kind/kind-provider.ts");
       stopped.push(...(await deleteKindResources(state)));
     }
     if (state.stub?.pid && (await stopPid(state.stub.pid, stateDir)) === "stopped") stopped.push(`stub (pid ${state.stub.pid})`);
   }
+  // Also without a state file: a `up` killed before it wrote one may have started the stub already.
+  for (const p of await strayComponents(stateDir)) {
+    if ((await stopPid(p.pid, stateDir)) === "stopped") stopped.push(`${p.name} (pid ${p.pid}, not recorded)`);
+  }
   await removeSecrets(stateDir);
-  return { found: state !== undefined, stopped };
+  return { found: state !== undefined || stopped.length > 0, stopped };
 }
 
 const COMPONENTS = new Set(["etcd", "kube-apiserver", "kube-controller-manager"]);
