@@ -13,6 +13,7 @@ export default defineConfig({
           include: ["harness/**/*.test.ts", "webhook-stub/**/*.test.ts", "bench/**/*.test.ts"],
           exclude: ["**/*.e2e.test.ts", "**/node_modules/**"],
           testTimeout: 20_000,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -23,6 +24,9 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 1_200_000,
           fileParallelism: false,
+          // After the unit tests, never beside them: the catalog measures timings (TTLs, backoffs)
+          // that a busy second core would blur.
+          sequence: { groupOrder: 1 },
         },
       },
     ],
