@@ -170,20 +170,13 @@ export class KindProvider implements ClusterProvider {
       });
       // Idempotent, and a second caller (the cleanup registry on Ctrl-C) waits for the first; the
       // registration stays until the end so a signal mid-stop does not exit before the removal.
-      let stopping: Promise<void> | undefined;
-      const stop = () =>
-        (stopping ??= (async () => {
-          try {
-            const errors: unknown[] = [];
-            await stub.stop().catch((e) => errors.push(e));
-            await this.releaseNetwork(logger).catch((e) => errors.push(e));
-            if (errors.length) throw new AggregateError(errors, "failed to stop the stub backend cleanly");
-          } finally {
-            unregister();
-          }
-        })());
-      const unregister = cleanup.add(`stub container ${stub.containerId.slice(0, 12)}`, stop);
-      if (o.detached) unregister();
+      const { stop, release } = cleanup.own(`stub container ${stub.containerId.slice(0, 12)}`, async () => {
+        const errors: unknown[] = [];
+        await stub.stop().catch((e) => errors.push(e));
+        await this.releaseNetwork(logger).catch((e) => errors.push(e));
+        if (errors.length) throw new AggregateError(errors, "failed to stop the stub backend cleanly");
+      });
+      if (o.detached) release();
       return {
         endpoint: stub.endpoint,
         control: stub.control,
@@ -219,24 +212,17 @@ export class KindProvider implements ClusterProvider {
 
     let created = false;
     // As with the backend: idempotent, concurrent callers share one teardown, registered until done.
-    let tearingDown: Promise<void> | undefined;
-    const teardown = () =>
-      (tearingDown ??= (async () => {
-        try {
-          const errors: unknown[] = [];
-          if (created) {
-            const r = await tryRun(kind, ["delete", "cluster", "--name", clusterName]);
-            if (!r.ok) errors.push(new LabError(`failed to delete kind cluster ${clusterName}: ${r.stderr || r.spawnError}`));
-          }
-          await this.releaseNetwork(logger).catch((e) => errors.push(e));
-          await rm(hostAdmissionDir, { recursive: true, force: true }).catch((e) => errors.push(e));
-          await rm(kubeconfigPath, { force: true }).catch((e) => errors.push(e));
-          if (errors.length) throw new AggregateError(errors, `failed to remove kind cluster ${clusterName} cleanly`);
-        } finally {
-          unregister();
-        }
-      })());
-    const unregister = cleanup.add(`kind cluster ${clusterName}`, teardown);
+    const { stop: teardown, release: unregister } = cleanup.own(`kind cluster ${clusterName}`, async () => {
+      const errors: unknown[] = [];
+      if (created) {
+        const r = await tryRun(kind, ["delete", "cluster", "--name", clusterName]);
+        if (!r.ok) errors.push(new LabError(`failed to delete kind cluster ${clusterName}: ${r.stderr || r.spawnError}`));
+      }
+      await this.releaseNetwork(logger).catch((e) => errors.push(e));
+      await rm(hostAdmissionDir, { recursive: true, force: true }).catch((e) => errors.push(e));
+      await rm(kubeconfigPath, { force: true }).catch((e) => errors.push(e));
+      if (errors.length) throw new AggregateError(errors, `failed to remove kind cluster ${clusterName} cleanly`);
+    });
 
     try {
       await mkdir(logsDir, { recursive: true, mode: 0o700 });
