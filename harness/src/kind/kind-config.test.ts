@@ -2,8 +2,8 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { apiserverFlags, type LocalLayout, type LocalPorts } from "../providers/local/component-flags.ts";
-import type { ClusterPki } from "../providers/local/cluster-pki.ts";
+import { apiserverFlags } from "../providers/local/component-flags.ts";
+import { FIXTURE_LAYOUT, FIXTURE_PKI, FIXTURE_PORTS } from "../providers/local/flags-fixture.ts";
 import { ConfigError } from "../util/errors.ts";
 import { ADMISSION_DIR_IN_NODE, ADMISSION_FILES, imagePolicyControlPlanePatch } from "./control-plane-patch.ts";
 import { DEFAULT_KIND_CLUSTER_NAME, HOST_ADMISSION_DIR_PLACEHOLDER, renderKindConfig, type KubeadmPatchStyle } from "./kind-config.ts";
@@ -146,17 +146,8 @@ describe("kind-configs/imagepolicy-webhook.yaml", () => {
 
 describe("local provider apiserver flags", () => {
   it("come from the same patch, with the local admission dir in place of the node path", () => {
-    const files = new Proxy({} as ClusterPki["files"], { get: (_t, k) => `/pki/${String(k)}` });
-    const pki = { dir: "/pki", caPem: "", admin: { certPem: "", keyPem: "" }, files } as unknown as ClusterPki;
-    const layout: LocalLayout = {
-      admissionDir: "/state/admission",
-      etcdDataDir: "/state/etcd",
-      auditPolicyFile: "/state/audit-policy.yaml",
-      auditLogFile: "/state/logs/audit.log",
-      controllerManagerKubeconfig: "/state/kcm.kubeconfig",
-    };
-    const ports: LocalPorts = { etcdClient: 1, etcdPeer: 2, apiserver: 3, controllerManager: 4 };
-    const argv = apiserverFlags(pki, layout, ports);
+    const layout = FIXTURE_LAYOUT;
+    const argv = apiserverFlags(FIXTURE_PKI, layout, FIXTURE_PORTS);
     const flag = (name: string) => argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 
     const kindPatch = imagePolicyControlPlanePatch();

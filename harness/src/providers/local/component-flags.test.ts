@@ -1,19 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { ClusterPki } from "./cluster-pki.ts";
-import { apiserverFlags, AUDIT_POLICY, controllerManagerFlags, etcdFlags, type LocalLayout, type LocalPorts } from "./component-flags.ts";
+import { apiserverFlags, AUDIT_POLICY, controllerManagerFlags, etcdFlags } from "./component-flags.ts";
+import { FIXTURE_LAYOUT, FIXTURE_PKI, FIXTURE_PORTS } from "./flags-fixture.ts";
 import { parse } from "yaml";
 
-// Every pki file is /pki/<role>, so each flag's value says which file it names.
-const files = new Proxy({} as ClusterPki["files"], { get: (_t, k) => `/pki/${String(k)}` });
-const PKI = { dir: "/pki", caPem: "", admin: { certPem: "", keyPem: "" }, files } as unknown as ClusterPki;
-const LAYOUT: LocalLayout = {
-  admissionDir: "/state/admission",
-  etcdDataDir: "/state/etcd",
-  auditPolicyFile: "/state/audit-policy.yaml",
-  auditLogFile: "/state/logs/audit.log",
-  controllerManagerKubeconfig: "/state/kcm.kubeconfig",
-};
-const PORTS: LocalPorts = { etcdClient: 20001, etcdPeer: 20002, apiserver: 20003, controllerManager: 20004 };
+const PKI = FIXTURE_PKI;
+const LAYOUT = FIXTURE_LAYOUT;
+const PORTS = FIXTURE_PORTS;
 
 const COMPONENTS = {
   etcd: etcdFlags(PKI, LAYOUT, PORTS),
