@@ -14,7 +14,7 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BinariesUnavailableError, LabError } from "../util/errors.ts";
-import { silentLogger, task, type Logger, type Progress } from "../util/logger.ts";
+import { silentLogger, silentProgress, task, type Logger, type Progress } from "../util/logger.ts";
 import { executableProblem, probeVersion } from "./binary-check.ts";
 import { cacheRoot, checkCachedBinary, installIntoCache, readManifest, removeLeftoverTempDirs, tempDirPrefix, versionBinDir, type InstallItem } from "./cache.ts";
 import { BINARY_NAMES, readEnv, readEnvFlag, TEST_ASSET_VARS, type BinaryName, type Env } from "./env.ts";
@@ -287,12 +287,20 @@ async function fromDownload(run: Run): Promise<void> {
         continue;
       }
       const label = name === "etcd" ? `etcd v${run.info.etcdVersion}` : `${name} v${run.info.version}`;
+      // Not `task()`: an unreachable host is an expected outcome offline, and its line should say
+      // what happens next rather than read like the end of the road.
+      const t = (run.options.progress ?? silentProgress).start(`downloading ${label}`);
+      const started = performance.now();
       try {
-        const got = await task(run.options.progress, `downloading ${label}`, (t) =>
-          name === "etcd"
-            ? downloadEtcd(run.info.etcdVersion, dir, urls, { ...fetchOptions, task: t })
-            : downloadKubernetesBinary(name, run.info.version, dir, urls, { ...fetchOptions, task: t }),
-        );
+        const got = await (name === "etcd"
+          ? downloadEtcd(run.info.etcdVersion, dir, urls, { ...fetchOptions, task: t })
+          : downloadKubernetesBinary(name, run.info.version, dir, urls, { ...fetchOptions, task: t })
+        ).catch((err: unknown) => {
+          const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
+          t.fail(err instanceof DownloadFailedError && err.unreachable ? `${host} unreachable (${why}); trying the next source` : why);
+          throw err;
+        });
+        t.succeed(`${((performance.now() - started) / 1000).toFixed(1)}s`);
         const probe = await probeVersion(name, got.path, run.options.signal ? { signal: run.options.signal } : {});
         if (probe.problem) run.logger.warn(`downloaded ${name}: ${probe.problem}`);
         await install(run, [{ name, sourcePath: got.path, origin: `downloaded from ${got.url}`, versionOutput: probe.firstLine }]);
