@@ -14,7 +14,7 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { BinariesUnavailableError, LabError } from "../util/errors.ts";
-import { silentLogger, silentProgress, task, type Logger, type Progress } from "../util/logger.ts";
+import { silentLogger, silentProgress, type Logger, type Progress } from "../util/logger.ts";
 import { executableProblem, probeVersion } from "./binary-check.ts";
 import { cacheRoot, checkCachedBinary, installIntoCache, readManifest, removeLeftoverTempDirs, tempDirPrefix, versionBinDir, type InstallItem } from "./cache.ts";
 import { BINARY_NAMES, readEnv, readEnvFlag, TEST_ASSET_VARS, type BinaryName, type Env } from "./env.ts";
@@ -59,12 +59,6 @@ export interface ResolveBinariesOptions {
   /** How long to wait for another process that is building the same release; default 2_700_000 ms (45 min). */
   lockTimeoutMs?: number;
 }
-
-const FIELD: Readonly<Record<BinaryName, "kubeApiserver" | "kubeControllerManager" | "etcd">> = Object.freeze({
-  "kube-apiserver": "kubeApiserver",
-  "kube-controller-manager": "kubeControllerManager",
-  etcd: "etcd",
-});
 
 /** State shared by the steps of one resolution. */
 interface Run {

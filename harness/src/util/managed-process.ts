@@ -32,7 +32,7 @@ export class ManagedProcess {
 
   private constructor(
     readonly spec: ProcessSpec,
-    private readonly child: ChildProcess,
+    child: ChildProcess,
   ) {
     if (child.pid === undefined) throw new Error(`failed to start ${spec.name}: no pid`);
     this.pid = child.pid;

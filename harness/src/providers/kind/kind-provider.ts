@@ -9,11 +9,11 @@
 // the `kind` network only if it created it, the admission files and kubeconfig, and (with the stub
 // container) the host copies of the stub's key and control token. A failed create is
 // kept for `kind export logs` (kind runs with --retain), then deleted unless `retain` was asked for.
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { renderAdmissionFiles } from "../../admission/render.ts";
+import { writeAdmissionFiles } from "../../admission/render.ts";
 import { DEFAULT_K8S_VERSION, versionInfo } from "../../binaries/versions.ts";
 import { ADMISSION_DIR_IN_NODE, imagePolicyControlPlanePatch } from "../../kind/control-plane-patch.ts";
 import { renderKindConfig, type KubeadmPatchStyle } from "../../kind/kind-config.ts";
@@ -227,7 +227,7 @@ export class KindProvider implements ClusterProvider {
     try {
       await mkdir(logsDir, { recursive: true, mode: 0o700 });
       await mkdir(hostAdmissionDir, { recursive: true, mode: 0o700 });
-      await writeAdmission(hostAdmissionDir, o.profile, o.backend);
+      await writeAdmissionFiles(hostAdmissionDir, o.profile, o.backend, ADMISSION_DIR_IN_NODE);
       // kubelet >= 1.35 refuses cgroup v1 hosts by default; kind v0.32.0 only warns (kind-config.ts).
       const cgroupV1 = (await dockerStatus()).cgroupVersion === "1" && minorOf(o.k8sVersion) >= 35;
       if (cgroupV1) logger.warn("this Docker host uses cgroup v1: the kind config tells the kubelet not to refuse it (failCgroupV1: false)");
@@ -297,7 +297,7 @@ export class KindProvider implements ClusterProvider {
         },
         applyProfile: async (next: AdmissionProfile): Promise<ProfileSwitch> => {
           const t0 = performance.now();
-          await writeAdmission(hostAdmissionDir, next, o.backend);
+          await writeAdmissionFiles(hostAdmissionDir, next, o.backend, ADMISSION_DIR_IN_NODE);
           const before = await runningContainerId(node, "kube-apiserver");
           await restartApiserverViaManifest(node, `${Date.now()}-${++restarts}`);
           const restartBudget = this.options.restartTimeoutMs ?? 120_000;
@@ -373,15 +373,6 @@ async function readyz(kubeconfigPath: string): Promise<boolean> {
     req.on("error", () => resolve(false));
     req.end();
   });
-}
-
-/** Writes the admission files as the apiserver sees them (paths under ADMISSION_DIR_IN_NODE), each by write-then-rename so a restart never reads half a file. */
-async function writeAdmission(hostDir: string, profile: AdmissionProfile, backend: ClusterStartOptions["backend"]): Promise<void> {
-  for (const f of renderAdmissionFiles(profile, backend, ADMISSION_DIR_IN_NODE)) {
-    const path = join(hostDir, f.name);
-    await writeFile(`${path}.tmp`, f.content, { mode: f.mode });
-    await rename(`${path}.tmp`, path);
-  }
 }
 
 /**

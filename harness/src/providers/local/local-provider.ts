@@ -1,11 +1,11 @@
 // The `local` provider: a real etcd, kube-apiserver and kube-controller-manager as processes on
 // loopback, for machines without Docker. Start is transactional: a failure stops what was started
 // and removes every key unless `retain` is set.
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
-import { renderAdmissionFiles } from "../../admission/render.ts";
+import { writeAdmissionFiles } from "../../admission/render.ts";
 import { resolveBinaries as defaultResolveBinaries } from "../../binaries/index.ts";
 import type { ControlPlaneBinaries } from "../../binaries/index.ts";
 import type { AdmissionProfile } from "../../profile/profile.ts";
@@ -87,7 +87,7 @@ export class LocalProvider implements ClusterProvider {
       };
       const server = `https://127.0.0.1:${ports.apiserver}`;
       const pki = await task(o.progress, "generate certificates", () => writeClusterPki(join(stateDir, "pki")));
-      await writeAdmission(layout.admissionDir, o.profile, o.backend);
+      await writeAdmissionFiles(layout.admissionDir, o.profile, o.backend);
       await writeFile(layout.auditPolicyFile, AUDIT_POLICY, { mode: 0o644 });
       await writeFile(
         layout.controllerManagerKubeconfig,
@@ -124,8 +124,9 @@ export class LocalProvider implements ClusterProvider {
 
       const etcd = await task(o.progress, "start etcd", async () => {
         const p = await startComponent("etcd", binaries.etcd, etcdFlags(pki, layout, ports));
+        const client = { caPem: pki.caPem, certPem: await readFile(pki.files.etcdClientCert, "utf8"), keyPem: await readFile(pki.files.etcdClientKey, "utf8") };
         await waitReady(`etcd on https://127.0.0.1:${ports.etcdClient}`, p, budget, o.signal, async () => {
-          const r = await httpsGet(`https://127.0.0.1:${ports.etcdClient}/health`, { caPem: pki.caPem, certPem: await pem(pki.files.etcdClientCert), keyPem: await pem(pki.files.etcdClientKey) });
+          const r = await httpsGet(`https://127.0.0.1:${ports.etcdClient}/health`, client);
           return r.status === 200 ? true : undefined;
         });
         return p;
@@ -165,7 +166,7 @@ export class LocalProvider implements ClusterProvider {
         },
         applyProfile: async (next: AdmissionProfile): Promise<ProfileSwitch> => {
           const t0 = performance.now();
-          await writeAdmission(layout.admissionDir, next, o.backend);
+          await writeAdmissionFiles(layout.admissionDir, next, o.backend);
           // The lab's apiserver holds no state of its own (etcd does); a graceful shutdown would only
           // wait for the controller-manager's watches to drain, and never ends within a short grace
           // anyway (SIGTERM with 200 ms grace always ended in SIGKILL, 230 ms per switch).
@@ -196,19 +197,6 @@ export class LocalProvider implements ClusterProvider {
       }
       throw wrap("failed to start the local control plane", err);
     }
-  }
-}
-
-async function pem(file: string): Promise<string> {
-  return readFile(file, "utf8");
-}
-
-async function writeAdmission(dir: string, profile: AdmissionProfile, backend: ClusterStartOptions["backend"]): Promise<void> {
-  for (const f of renderAdmissionFiles(profile, backend, dir)) {
-    const path = join(dir, f.name);
-    // Write then rename, so an apiserver never reads a half-written file.
-    await writeFile(`${path}.tmp`, f.content, { mode: f.mode });
-    await rename(`${path}.tmp`, path);
   }
 }
 
