@@ -6,7 +6,6 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { request } from "node:https";
 import { GenericContainer, type StartedTestContainer, type WaitStrategy, type BoundPorts } from "testcontainers";
 import { DEFAULT_POLICY, formatPolicyYaml } from "../../../../webhook-stub/src/policy.ts";
 import { SERVE_CONFIG_API_VERSION, SERVE_CONFIG_KIND, type StubServeConfig } from "../../../../webhook-stub/src/main.ts";
@@ -14,6 +13,7 @@ import { StubClient } from "../../../../webhook-stub/src/stub-client.ts";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../../webhook-stub/src/types.ts";
 import { writeBackendPki } from "../common/backend-pki.ts";
 import { ConfigError, LabError, WaitTimeoutError } from "../../util/errors.ts";
+import { httpsGet } from "../../util/https-get.ts";
 import { silentLogger, task, type Logger, type Progress } from "../../util/logger.ts";
 import { sleep } from "../../util/wait.ts";
 import type { BackendEndpoint } from "../provider.ts";
@@ -125,7 +125,7 @@ class TlsHealthWait implements WaitStrategy {
     const deadline = performance.now() + this.timeoutMs;
     let last = "";
     while (performance.now() < deadline) {
-      const r = await tlsGet(url, this.caPem, this.servername).catch((e: Error) => ({ status: 0, error: e.message }));
+      const r = await httpsGet(url, { caPem: this.caPem, servername: this.servername }).catch((e: Error) => ({ status: 0, error: e.message }));
       if (r.status === 200) return;
       last = "error" in r ? r.error : `HTTP ${r.status}`;
       const state = (await container.inspect()).State;
@@ -134,18 +134,6 @@ class TlsHealthWait implements WaitStrategy {
     }
     throw new WaitTimeoutError(`stub ${url} (TLS, verified with the lab CA)`, this.timeoutMs, last);
   }
-}
-
-function tlsGet(url: string, caPem: string, servername: string): Promise<{ status: number }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca: caPem, servername, timeout: 2_000, agent: false }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0 });
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out after 2000ms")));
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 /**

@@ -2,7 +2,6 @@
 // loopback, for machines without Docker. Start is transactional: a failure stops what was started
 // and removes every key unless `retain` is set.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { request } from "node:https";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { writeAdmissionFiles } from "../../admission/render.ts";
@@ -11,7 +10,7 @@ import type { ControlPlaneBinaries } from "../../binaries/index.ts";
 import type { AdmissionProfile } from "../../profile/profile.ts";
 import { processCleanup, type CleanupRegistry } from "../../util/cleanup.ts";
 import { wrap } from "../../util/errors.ts";
-import { httpsGet } from "../../util/https-get.ts";
+import { httpsGet, httpsRequest } from "../../util/https-get.ts";
 import { renderKubeconfig } from "../../util/kubeconfig.ts";
 import { silentLogger, task } from "../../util/logger.ts";
 import { ManagedProcess, tailFile } from "../../util/managed-process.ts";
@@ -222,19 +221,11 @@ function tcpOpen(port: number): Promise<true | undefined> {
 }
 
 async function ensureDefaultServiceAccount(server: string, pki: ClusterPki): Promise<void> {
-  const body = JSON.stringify({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: "default" } });
-  const status = await new Promise<number>((resolve, reject) => {
-    const req = request(
-      `${server}/api/v1/namespaces/default/serviceaccounts`,
-      { method: "POST", ca: pki.caPem, cert: pki.admin.certPem, key: pki.admin.keyPem, headers: { "content-type": "application/json" }, agent: false, timeout: 10_000 },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
+  const { status } = await httpsRequest(
+    `${server}/api/v1/namespaces/default/serviceaccounts`,
+    { caPem: pki.caPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem },
+    { method: "POST", json: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: "default" } }, timeoutMs: 10_000 },
+  );
   // 409: the controller-manager was faster.
   if (status !== 201 && status !== 409) throw new Error(`failed to create the default ServiceAccount: HTTP ${status}`);
 }
