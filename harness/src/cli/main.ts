@@ -7,6 +7,9 @@ import { collect, parseIntArg, profileOptions } from "./options.ts";
 import { VERSION } from "../util/version.ts";
 
 
+/** `--provider`, shared by the commands that start a lab. */
+const providerOption = () => new Option("--provider <name>", "cluster provider (auto: kind when usable, else local)").choices(["local", "kind", "auto"]).default("auto");
+
 /** What running with no arguments means. */
 export const DEFAULT_ARGV = ["run", "--report-dir", "reports"];
 
@@ -39,7 +42,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
   const up = program
     .command("up")
     .description("start a lab (stub backend + cluster with ImagePolicyWebhook) and leave it running")
-    .addOption(new Option("--provider <name>", "cluster provider").choices(["local", "kind", "auto"]).default("auto"))
+    .addOption(providerOption())
     .requiredOption("--state-dir <dir>", "directory for the lab's files (kubeconfig, keys, logs)")
     .option("--k8s-version <version>", "Kubernetes release")
     .option("--backend-url <url>", "use this backend instead of the stub")
@@ -67,7 +70,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
   program
     .command("run [scenarios...]")
     .description("play conformance scenarios (default: the whole catalog) and report")
-    .addOption(new Option("--provider <name>", "cluster provider").choices(["local", "kind", "auto"]).default("auto"))
+    .addOption(providerOption())
     .option("--k8s-version <version>", "Kubernetes release")
     .option("--report-dir <dir>", "write junit.xml, report.json and report.html here")
     .option("--state-dir <dir>", "keep the lab's files here instead of a temp dir")

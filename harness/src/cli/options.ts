@@ -1,7 +1,7 @@
 // Shared option parsing for lab-starting commands (`up`, `run`): argv strings → typed values with
 // errors that name the flag and what was expected.
 import { Option, InvalidArgumentError } from "commander";
-import type { AdmissionProfile } from "../profile/profile.ts";
+import { lintProfile, type AdmissionProfile, type LintResult } from "../profile/profile.ts";
 
 export function parseIntArg(flag: string) {
   return (value: string): number => {
@@ -50,4 +50,11 @@ export function profileFromFlags(f: ProfileFlags): Partial<AdmissionProfile> {
 
 export function profileFlagLabel(field: string): string {
   return { defaultAllow: "--default-allow", allowTTL: "--allow-ttl", denyTTL: "--deny-ttl", retryBackoff: "--retry-backoff" }[field] ?? field;
+}
+
+/** Lints the profile given by flags; issues name the flag (`--allow-ttl`), not the field. */
+export function lintProfileFlags(flags: ProfileFlags): LintResult {
+  const r = lintProfile(profileFromFlags(flags), { file: "command line" });
+  const label = <T extends { path: string }>(i: T): T => ({ ...i, path: profileFlagLabel(i.path) });
+  return { ...r, errors: r.errors.map(label), warnings: r.warnings.map(label) };
 }

@@ -4,18 +4,11 @@
 import pc from "picocolors";
 import { lintAdmissionFile } from "../../profile/lint-file.ts";
 import { formatIssue } from "../../util/errors.ts";
-import { lintProfile } from "../../profile/profile.ts";
 import type { CliIO } from "../io.ts";
-import { profileFlagLabel, profileFromFlags, type ProfileFlags } from "../options.ts";
+import { lintProfileFlags, type ProfileFlags } from "../options.ts";
 
 export async function lint(file: string | undefined, flags: ProfileFlags, io: CliIO): Promise<number> {
-  const result = file
-    ? await lintAdmissionFile(file)
-    : (() => {
-        const r = lintProfile(profileFromFlags(flags), { file: "command line" });
-        const label = <T extends { path: string }>(i: T): T => ({ ...i, path: profileFlagLabel(i.path) });
-        return { ...r, errors: r.errors.map(label), warnings: r.warnings.map(label) };
-      })();
+  const result = file ? await lintAdmissionFile(file) : lintProfileFlags(flags);
   for (const w of result.warnings) io.stderr.write(`${pc.yellow("warning:")} ${formatIssue(w)}\n`);
   for (const e of result.errors) io.stderr.write(`${pc.red("error:")} ${formatIssue(e)}\n`);
   if (result.errors.length) return 1;

@@ -4,11 +4,11 @@ import { resolve } from "node:path";
 import { loadPolicyFile } from "../../../../webhook-stub/src/policy.ts";
 import { labTrustPolicy } from "../../lab/lab-trust.ts";
 import { startLab } from "../../lab/lab.ts";
-import { lintProfile, type AdmissionProfile } from "../../profile/profile.ts";
+import type { AdmissionProfile } from "../../profile/profile.ts";
 import { selectProvider } from "../../providers/select.ts";
 import { ConfigError } from "../../util/errors.ts";
 import type { CliIO } from "../io.ts";
-import { profileFlagLabel, profileFromFlags, type ProfileFlags } from "../options.ts";
+import { lintProfileFlags, profileFromFlags, type ProfileFlags } from "../options.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
 
 export interface UpFlags extends ProfileFlags {
@@ -26,9 +26,8 @@ export interface UpFlags extends ProfileFlags {
 
 /** Profile from flags, linted: errors name the flag. */
 export function profileOrThrow(flags: ProfileFlags) {
-  const partial = profileFromFlags(flags);
-  const r = lintProfile(partial, { file: "command line" });
-  if (!r.profile) throw new ConfigError(r.errors.map((e) => ({ ...e, path: profileFlagLabel(e.path) })), "invalid admission profile");
+  const r = lintProfileFlags(flags);
+  if (!r.profile) throw new ConfigError(r.errors, "invalid admission profile");
   return r.profile;
 }
 
