@@ -2,9 +2,9 @@
 // goes through execa with `reject: false`, so a failure becomes a CommandError that keeps the argv
 // and output for the CLI, and preflight can turn it into a reason instead of a stack trace.
 import { access, constants } from "node:fs/promises";
-import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import { execa, type Options } from "execa";
+import { cacheRoot as projectCacheRoot } from "../../binaries/cache.ts";
 import { CommandError } from "../../util/errors.ts";
 
 /**
@@ -83,12 +83,9 @@ export function commandError(r: RunResult, shortMessage: string): CommandError {
   return new CommandError(r.argv, r.exitCode ?? null, null, r.spawnError ?? [r.stdout, r.stderr].filter(Boolean).join("\n"), shortMessage);
 }
 
-/** `${IMAGEPOLICY_LAB_CACHE:-${XDG_CACHE_HOME:-~/.cache}/imagepolicy-lab}`, as binaries/ uses it. */
+/** The project's one cache root (binaries/cache.ts): kind and the Kubernetes binaries live side by side. */
 export function cacheRoot(env: Env = process.env): string {
-  const explicit = env.IMAGEPOLICY_LAB_CACHE?.trim();
-  if (explicit) return explicit;
-  const xdg = env.XDG_CACHE_HOME?.trim();
-  return join(xdg || join(homedir(), ".cache"), "imagepolicy-lab");
+  return projectCacheRoot(env);
 }
 
 /** Where kindInstallCommand() puts the kind binary of `release` (and where findKind looks last). */
