@@ -24,10 +24,22 @@ export const ETCD_MODULE = "go.etcd.io/etcd/server/v3";
  */
 export const K8S_BUILD_TAGS = "providerless,selinux,notest,grpcnotrace";
 
-const K8S_COMMANDS: Readonly<Record<Exclude<BinaryName, "etcd">, string>> = Object.freeze({
+/** Commands of k8s.io/kubernetes the lab builds: the local control plane's two, and the rest a kind node needs. */
+export type K8sCommand = Exclude<BinaryName, "etcd"> | "kube-scheduler" | "kube-proxy" | "kubeadm" | "kubelet" | "kubectl";
+
+const K8S_COMMANDS: Readonly<Record<K8sCommand, string>> = Object.freeze({
   "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
   "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+  "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+  "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
+  kubeadm: "k8s.io/kubernetes/cmd/kubeadm",
+  kubelet: "k8s.io/kubernetes/cmd/kubelet",
+  kubectl: "k8s.io/kubernetes/cmd/kubectl",
 });
+
+function isControlPlaneBinary(name: K8sCommand): name is Exclude<BinaryName, "etcd"> {
+  return name === "kube-apiserver" || name === "kube-controller-manager";
+}
 
 // ---------------------------------------------------------------------------------------------
 // go.mod generation (pure, unit-tested with fixture text)
@@ -190,6 +202,8 @@ export interface GoContext {
   progress?: Progress;
   logger: Logger;
   signal?: AbortSignal;
+  /** Build with cgo (default off: static binaries). */
+  cgo?: boolean;
 }
 
 export interface GoToolchain {
@@ -215,18 +229,19 @@ export async function probeGo(env: Env, signal?: AbortSignal): Promise<GoToolcha
   return { version: r.stdout.trim() };
 }
 
-function goEnv(env: Env): Record<string, string> {
+function goEnv(env: Env, cgo = false): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  // Static binaries like the official release ones; and never let a go.work above the cache join in.
-  return { ...out, CGO_ENABLED: "0", GOWORK: "off" };
+  // Static binaries like the official release ones (unless a build asks for cgo); and never let a
+  // go.work above the cache join in.
+  return { ...out, CGO_ENABLED: cgo ? "1" : "0", GOWORK: "off" };
 }
 
 /** Runs go; streams output lines to `onLine`, throws CommandError with the output on failure. */
 async function runGo(args: string[], cwd: string, ctx: GoContext, what: string, onLine?: (line: string) => void): Promise<string> {
   const sub = execa("go", args, {
     cwd,
-    env: goEnv(ctx.env),
+    env: goEnv(ctx.env, ctx.cgo),
     extendEnv: false,
     reject: false,
     all: true,
@@ -281,7 +296,7 @@ interface DownloadedModule {
   commit?: string;
 }
 
-async function downloadModule(mod: string, version: string, cwd: string, ctx: GoContext): Promise<DownloadedModule> {
+export async function downloadModule(mod: string, version: string, cwd: string, ctx: GoContext): Promise<DownloadedModule> {
   return task(ctx.progress, `fetching Go module ${mod}@v${version}`, async (t) => {
     const stop = heartbeat(t, () => "go mod download");
     try {
@@ -317,7 +332,7 @@ async function tidy(workDir: string, label: string, ctx: GoContext): Promise<voi
   });
 }
 
-async function compile(args: string[], workDir: string, label: string, mainPackages: string[], ctx: GoContext): Promise<void> {
+async function compile(args: string[], workDir: string, label: string, mainPackages: string[], ctx: GoContext, verb: "build" | "install" = "build"): Promise<void> {
   await task(ctx.progress, `compiling ${label}`, async (t) => {
     let compiled = 0;
     let last = "";
@@ -326,7 +341,7 @@ async function compile(args: string[], workDir: string, label: string, mainPacka
     );
     try {
       // -v prints each package as it is compiled (cached ones are skipped): a cheap progress signal.
-      await runGo(["build", "-v", ...args], workDir, ctx, `compile ${label}`, (line) => {
+      await runGo([verb, "-v", ...args], workDir, ctx, `compile ${label}`, (line) => {
         if (/^[\w.~-]+(\/[\w.~+-]+)*$/.test(line)) {
           compiled++;
           last = line;
@@ -346,8 +361,11 @@ export interface BuiltBinary {
   origin: string;
 }
 
-/** Builds kube-apiserver and/or kube-controller-manager for `info.version` into `ctx.outDir`. */
-export async function buildKubernetes(info: K8sVersionInfo, names: Array<Exclude<BinaryName, "etcd">>, go: GoToolchain, ctx: GoContext): Promise<BuiltBinary[]> {
+/**
+ * Builds Kubernetes commands for `info.version` into `ctx.outDir`. The control-plane binaries are
+ * verified here (`--version`); the node commands are checked by their caller (node-image/parts.ts).
+ */
+export async function buildKubernetes(info: K8sVersionInfo, names: K8sCommand[], go: GoToolchain, ctx: GoContext): Promise<BuiltBinary[]> {
   const workDir = join(ctx.workRoot, "build", `kubernetes-v${info.version}`);
   await mkdir(workDir, { recursive: true });
   const mod = await downloadModule(K8S_MODULE, info.version, join(ctx.workRoot, "build"), ctx);
@@ -373,7 +391,28 @@ export async function buildKubernetes(info: K8sVersionInfo, names: Array<Exclude
     ctx,
   );
   const origin = `built from ${K8S_MODULE}@v${info.version} with ${go.version} (tags ${K8S_BUILD_TAGS})`;
-  return verifyBuilt(names, info.version, origin, ctx);
+  return verifyBuilt(names.filter(isControlPlaneBinary), info.version, origin, ctx);
+}
+
+export interface GoInstallSpec {
+  /** Human label for progress lines, e.g. "containerd v2.3.1". */
+  label: string;
+  /** Main packages with their module version, e.g. "github.com/opencontainers/runc@v1.4.2". */
+  packages: string[];
+  tags?: string;
+  ldflags?: string;
+  /** cgo on (runc needs it for nsenter and libseccomp); default off, for static binaries. */
+  cgo?: boolean;
+}
+
+/**
+ * `go install pkg@version` into `ctx.outDir`: for modules that build as published (no local replaces),
+ * e.g. containerd, runc, the CNI plugins, crictl, CoreDNS and kind.
+ */
+export async function goInstall(spec: GoInstallSpec, ctx: GoContext): Promise<void> {
+  const args = ["-trimpath", ...(spec.tags ? ["-tags", spec.tags] : []), ...(spec.ldflags ? ["-ldflags", spec.ldflags] : []), ...spec.packages];
+  const mainPackages = spec.packages.map((p) => p.split("@")[0]!);
+  await compile(args, ctx.workRoot, spec.label, mainPackages, { ...ctx, env: { ...ctx.env, GOBIN: ctx.outDir }, cgo: spec.cgo ?? false }, "install");
 }
 
 /** Builds etcd `info.etcdVersion` into `ctx.outDir/etcd`. */

@@ -122,6 +122,35 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .option("--versioned", "emit two versioned patches (kubeadm v1beta3 map form and v1beta4 list form) instead of one unversioned patch")
     .action(action(async (opts) => (await import("./commands/kind-config.ts")).kindConfig(opts, io)));
 
+  const nodeImage = program.command("node-image").description("the kind node image built from local parts (no registry needed)");
+  nodeImage
+    .command("build")
+    .description("build (or find current) imagepolicy-lab/node:v<version> from Go modules and Debian packages (needs root and Docker)")
+    .option("--k8s-version <version>", "Kubernetes release")
+    .option("--force", "rebuild even when the image is current")
+    .action(action(async (opts) => (await import("./commands/node-image.ts")).build(opts, io, globals())));
+  nodeImage
+    .command("status")
+    .description("whether the node image is built and current (exit 0) or not (exit 1)")
+    .option("--k8s-version <version>", "Kubernetes release")
+    .action(action(async (opts) => (await import("./commands/node-image.ts")).status(opts, io)));
+
+  const dockerRuntime = program.command("docker-runtime").description("the OCI runtime wrapper that lets Docker run privileged containers (kind nodes) on hosts missing a capability");
+  dockerRuntime
+    .command("status")
+    .description("probe a privileged container and show whether the wrapper is installed")
+    .action(action(async () => (await import("./commands/docker-runtime.ts")).status(io, globals())));
+  dockerRuntime
+    .command("install")
+    .description("install the wrapper as dockerd's default runtime (changes /etc/docker/daemon.json; needs root)")
+    .option("--force", "install even when privileged containers already work")
+    .action(action(async (opts) => (await import("./commands/docker-runtime.ts")).install(opts, io, globals())));
+  dockerRuntime
+    .command("uninstall")
+    .description("undo install: restore /etc/docker/daemon.json, reload dockerd, remove the wrapper")
+    .option("--force", "uninstall even while containers created through the wrapper exist")
+    .action(action(async (opts) => (await import("./commands/docker-runtime.ts")).uninstall(opts, io, globals())));
+
   program
     .command("binaries")
     .description("find or build kube-apiserver, kube-controller-manager and etcd (cached)")

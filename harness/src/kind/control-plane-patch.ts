@@ -20,8 +20,40 @@ export interface ExtraVolume {
   hostPath: string;
   mountPath: string;
   readOnly: boolean;
-  pathType: "Directory";
+  pathType: "Directory" | "DirectoryOrCreate";
 }
+
+/** The apiserver's audit log: where the plugin's audit annotations (failed-open, backend annotations) become observable. */
+export interface AuditLayout {
+  /** Audit policy file as the apiserver sees it. */
+  policyFile: string;
+  /** Audit log file as the apiserver sees it. */
+  logFile: string;
+  /** A writable directory to mount for the log (kind: a node directory); omit when the apiserver runs on the host. */
+  logDir?: string;
+}
+
+/** In a kind node: the policy sits in the mounted admission directory, the log in its own writable directory. */
+export const AUDIT_LOG_DIR_IN_NODE = "/var/log/kubernetes/imagepolicy-lab";
+export const AUDIT_POLICY_FILE = "audit-policy.yaml";
+export const KIND_AUDIT: AuditLayout = Object.freeze({
+  policyFile: `${ADMISSION_DIR_IN_NODE}/${AUDIT_POLICY_FILE}`,
+  logFile: `${AUDIT_LOG_DIR_IN_NODE}/audit.log`,
+  logDir: AUDIT_LOG_DIR_IN_NODE,
+});
+
+/** Audit policy: Metadata for pod writes (where the plugin's annotations appear), nothing else. */
+export const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  resources:
+  - group: ""
+    resources: ["pods", "pods/ephemeralcontainers"]
+  verbs: ["create", "update", "patch"]
+- level: None
+`;
 
 export interface ControlPlanePatch {
   /** kube-apiserver flags, without the leading `--`. */
@@ -35,12 +67,19 @@ export interface ControlPlanePatch {
  * kubeadm's own `enable-admission-plugins=NodeRestriction` (kind-integration.md §5). One directory is
  * mounted rather than single files, which go stale when a file is replaced atomically (§4).
  */
-export function imagePolicyControlPlanePatch(admissionDir: string = ADMISSION_DIR_IN_NODE): ControlPlanePatch {
-  return {
+export function imagePolicyControlPlanePatch(admissionDir: string = ADMISSION_DIR_IN_NODE, o: { audit?: AuditLayout } = {}): ControlPlanePatch {
+  const patch: ControlPlanePatch = {
     extraArgs: {
       "enable-admission-plugins": "NodeRestriction,ImagePolicyWebhook",
       "admission-control-config-file": `${admissionDir}/${ADMISSION_FILES.admissionConfig}`,
     },
     extraVolumes: [{ name: "imagepolicy", hostPath: admissionDir, mountPath: admissionDir, readOnly: true, pathType: "Directory" }],
   };
+  if (o.audit) {
+    Object.assign(patch.extraArgs, { "audit-policy-file": o.audit.policyFile, "audit-log-path": o.audit.logFile, "audit-log-format": "json" });
+    if (o.audit.logDir) {
+      patch.extraVolumes.push({ name: "imagepolicy-audit", hostPath: o.audit.logDir, mountPath: o.audit.logDir, readOnly: false, pathType: "DirectoryOrCreate" });
+    }
+  }
+  return patch;
 }

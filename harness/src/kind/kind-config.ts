@@ -8,7 +8,7 @@ import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
 import { stringify } from "yaml";
 import { ConfigError } from "../util/errors.ts";
-import { ADMISSION_DIR_IN_NODE, ADMISSION_FILES, imagePolicyControlPlanePatch } from "./control-plane-patch.ts";
+import { ADMISSION_DIR_IN_NODE, ADMISSION_FILES, imagePolicyControlPlanePatch, KIND_AUDIT } from "./control-plane-patch.ts";
 
 /** Host path written into the checked-in config; users replace it (kind-configs/README.md). */
 export const HOST_ADMISSION_DIR_PLACEHOLDER = "/ABSOLUTE/PATH/TO/imagepolicy-lab/admission";
@@ -39,11 +39,17 @@ export interface KindConfigOptions {
    * kind v0.32.0 only warns. The kind provider sets it when docker reports cgroup v1. Default false.
    */
   allowCgroupV1?: boolean;
+  /**
+   * Turn on the apiserver's audit log (policy from the admission directory, log in the node's
+   * /var/log/kubernetes/imagepolicy-lab), so the plugin's audit annotations are observable. The
+   * admission directory must then hold audit-policy.yaml. Default false.
+   */
+  audit?: boolean;
 }
 
 /** Renders the kind config as commented YAML. Throws ConfigError for a non-absolute host directory. */
 export function renderKindConfig(options: KindConfigOptions): string {
-  const { hostAdmissionDir, clusterName, kubeadmApi = "unversioned", allowCgroupV1 = false } = options;
+  const { hostAdmissionDir, clusterName, kubeadmApi = "unversioned", allowCgroupV1 = false, audit = false } = options;
   const issues = [];
   if (!isAbsolute(hostAdmissionDir)) {
     issues.push({ file: "hostAdmissionDir", path: "", message: `must be an absolute path (kind resolves relative extraMounts against its working directory), got ${JSON.stringify(hostAdmissionDir)}` });
@@ -57,7 +63,7 @@ export function renderKindConfig(options: KindConfigOptions): string {
   }
   if (issues.length) throw new ConfigError(issues, "invalid kind config options");
 
-  const patch = imagePolicyControlPlanePatch(ADMISSION_DIR_IN_NODE);
+  const patch = imagePolicyControlPlanePatch(ADMISSION_DIR_IN_NODE, audit ? { audit: KIND_AUDIT } : {});
   const lines: string[] = [
     "# imagepolicy-lab: a kind cluster whose kube-apiserver runs the ImagePolicyWebhook admission plugin.",
     "#",

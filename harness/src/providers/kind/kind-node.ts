@@ -1,7 +1,9 @@
 // What the provider does inside a kind control-plane node (`docker exec <cluster>-control-plane …`):
 // read the apiserver manifest, find the apiserver container, restart it by bumping a manifest
 // annotation, and read component logs. Kept apart so the argv is testable without a cluster.
-import { CommandError } from "../../util/errors.ts";
+import { parse as parseYaml, parseDocument } from "yaml";
+import { AUDIT_LOG_DIR_IN_NODE } from "../../kind/control-plane-patch.ts";
+import { CommandError, LabError } from "../../util/errors.ts";
 import { run, tryRun } from "./tools.ts";
 
 export const APISERVER_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml";
@@ -18,31 +20,41 @@ export async function nodeExec(node: string, argv: string[], o: { input?: string
   return r.stdout;
 }
 
-/** What a manifest must carry for our plugin setup; returns the missing items (empty = fine). */
-export function missingFromManifest(manifest: string, extraArgs: Record<string, string>, mountPath: string): string[] {
-  const missing: string[] = [];
-  for (const [k, v] of Object.entries(extraArgs)) {
-    if (!manifest.includes(`--${k}=${v}`)) missing.push(`flag --${k}=${v}`);
-  }
-  if (!new RegExp(`mountPath:\\s*${escapeRe(mountPath)}\\s*$`, "m").test(manifest)) missing.push(`volume mount ${mountPath}`);
-  return missing;
+interface StaticPod {
+  metadata?: { annotations?: Record<string, string> };
+  spec?: { containers?: Array<{ name?: string; command?: string[]; volumeMounts?: Array<{ mountPath?: string }> }> };
 }
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+function apiserverContainer(manifest: string): NonNullable<NonNullable<StaticPod["spec"]>["containers"]>[number] | undefined {
+  const pod = parseYaml(manifest) as StaticPod | null;
+  return pod?.spec?.containers?.find((c) => c.name === "kube-apiserver" || c.command?.[0] === "kube-apiserver");
+}
+
+/** What a manifest must carry for our plugin setup; returns the missing items (empty = fine). */
+export function missingFromManifest(manifest: string, extraArgs: Record<string, string>, mountPaths: string[]): string[] {
+  const container = apiserverContainer(manifest);
+  if (!container) return ["a kube-apiserver container"];
+  const command = container.command ?? [];
+  const mounts = (container.volumeMounts ?? []).map((m) => m.mountPath);
+  return [
+    ...Object.entries(extraArgs)
+      .filter(([k, v]) => !command.includes(`--${k}=${v}`))
+      .map(([k, v]) => `flag --${k}=${v}`),
+    ...mountPaths.filter((p) => !mounts.includes(p)).map((p) => `volume mount ${p}`),
+  ];
 }
 
 /**
- * Sets (or replaces) our restart annotation in a static pod manifest. kubelet recreates a static pod
- * whose manifest content changed; rewriting identical content does nothing, hence the counter value.
+ * Sets (or replaces) our restart annotation in a static pod manifest, editing it as YAML (comments and
+ * order kept). kubelet recreates a static pod whose manifest content changed; rewriting identical
+ * content does nothing, hence the counter value.
  */
 export function bumpRestartAnnotation(manifest: string, value: string): string {
-  const line = `    ${RESTART_ANNOTATION}: "${value}"`;
-  const existing = new RegExp(`^\\s+${escapeRe(RESTART_ANNOTATION)}:.*$`, "m");
-  if (existing.test(manifest)) return manifest.replace(existing, line);
-  if (/^  annotations:\s*$/m.test(manifest)) return manifest.replace(/^  annotations:\s*$/m, (m) => `${m}\n${line}`);
-  // No annotations block: add one right under metadata.
-  return manifest.replace(/^metadata:\s*$/m, (m) => `${m}\n  annotations:\n${line}`);
+  const doc = parseDocument(manifest);
+  if (doc.errors.length) throw new LabError(`${APISERVER_MANIFEST} is not valid YAML: ${doc.errors[0]!.message}`);
+  if (!doc.get("metadata")) throw new LabError(`${APISERVER_MANIFEST} has no metadata`);
+  doc.setIn(["metadata", "annotations", RESTART_ANNOTATION], value);
+  return doc.toString();
 }
 
 /** ID of the running container of `name` (crictl), or undefined. */
@@ -63,6 +75,9 @@ export async function restartApiserverViaManifest(node: string, value: string): 
 
 /** Last lines of a component's log: a static pod container via crictl, or kubelet/containerd via journalctl. */
 export async function componentLogs(node: string, component: string, tailLines: number): Promise<string> {
+  if (component === "audit") {
+    return nodeExec(node, ["tail", "-n", String(tailLines), `${AUDIT_LOG_DIR_IN_NODE}/audit.log`]);
+  }
   if (component === "kubelet" || component === "containerd") {
     return nodeExec(node, ["journalctl", "-u", component, "--no-pager", "-n", String(tailLines)]);
   }

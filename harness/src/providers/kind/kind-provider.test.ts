@@ -35,12 +35,12 @@ describe("kind node helpers", () => {
   const patch = imagePolicyControlPlanePatch();
 
   it("find nothing missing in a manifest that carries the patch", () => {
-    expect(missingFromManifest(MANIFEST, patch.extraArgs, patch.extraVolumes[0]!.mountPath)).toEqual([]);
+    expect(missingFromManifest(MANIFEST, patch.extraArgs, patch.extraVolumes.map((v) => v.mountPath))).toEqual([]);
   });
 
   it("name each missing flag and the mount", () => {
-    const bare = MANIFEST.replace(/.*enable-admission-plugins.*\n/, "").replace(/    - mountPath: \/etc\/kubernetes\/imagepolicy\n/, "");
-    expect(missingFromManifest(bare, patch.extraArgs, patch.extraVolumes[0]!.mountPath)).toEqual([
+    const bare = MANIFEST.replace(/.*enable-admission-plugins.*\n/, "").replace(/    volumeMounts:\n(    .*\n|      .*\n)*/, "");
+    expect(missingFromManifest(bare, patch.extraArgs, patch.extraVolumes.map((v) => v.mountPath))).toEqual([
       "flag --enable-admission-plugins=NodeRestriction,ImagePolicyWebhook",
       "volume mount /etc/kubernetes/imagepolicy",
     ]);

@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { writeAdmissionFiles } from "../../admission/render.ts";
 import { DEFAULT_K8S_VERSION, versionInfo } from "../../binaries/versions.ts";
-import { ADMISSION_DIR_IN_NODE, imagePolicyControlPlanePatch } from "../../kind/control-plane-patch.ts";
+import { ADMISSION_DIR_IN_NODE, AUDIT_POLICY, AUDIT_POLICY_FILE, imagePolicyControlPlanePatch, KIND_AUDIT } from "../../kind/control-plane-patch.ts";
 import { renderKindConfig, type KubeadmPatchStyle } from "../../kind/kind-config.ts";
 import type { AdmissionProfile } from "../../profile/profile.ts";
 import { processCleanup, type CleanupRegistry } from "../../util/cleanup.ts";
@@ -29,9 +29,11 @@ import type * as StubContainer from "./stub-container.ts";
 import { STUB_ALIAS } from "./stub-alias.ts";
 // testcontainers costs about a second to import; only kind labs need it.
 const loadStubContainer = (): Promise<typeof StubContainer> => import("./stub-container.ts");
+import { probeGo } from "../../binaries/go-build.ts";
 import {
   DEFAULT_KIND_RELEASE,
   dockerStatus,
+  ensureKind,
   ensureNetwork,
   findKind,
   imagePresent,
@@ -72,6 +74,34 @@ export function kindPins(k8sVersion: string, o: { env?: Env; nodeImage?: string 
   return { release: info?.release ?? DEFAULT_KIND_RELEASE, nodeImage: override ?? info?.nodeImage, pinned: !override && !!info };
 }
 
+export type NodeImageChoice = { image: string; source: string; problem?: undefined } | { image?: undefined; problem: string };
+
+/**
+ * The node image a kind lab boots, in this order: an explicit one (option or
+ * IMAGEPOLICY_LAB_KIND_NODE_IMAGE); the pinned kindest/node by digest when it is in the local image
+ * store; the image `imagepolicy-lab node-image build` made from local parts. kind would try to pull
+ * anything else, which fails without a registry, so that case is a problem with both fixes named.
+ */
+export async function chooseNodeImage(k8sVersion: string, pins: ReturnType<typeof kindPins>): Promise<NodeImageChoice> {
+  if (pins.nodeImage && !pins.pinned) return { image: pins.nodeImage, source: "IMAGEPOLICY_LAB_KIND_NODE_IMAGE or the nodeImage option" };
+  if (pins.nodeImage && (await imagePresent(pins.nodeImage))) return { image: pins.nodeImage, source: "the pinned kindest/node image" };
+  const { nodeImageStatus } = await import("../../node-image/build.ts");
+  const built = await nodeImageStatus(k8sVersion).catch(() => undefined);
+  if (built?.present) {
+    return {
+      image: built.tag,
+      source: built.current ? "built from local parts by `imagepolicy-lab node-image build`" : "built by an older `node-image build` recipe; `imagepolicy-lab node-image build` refreshes it",
+    };
+  }
+  const tag = pins.nodeImage ? tagOf(pins.nodeImage) : undefined;
+  const tagOnly = tag && (await imagePresent(tag));
+  const fixes = [
+    "run 'imagepolicy-lab node-image build' (builds it from Go modules and Debian packages, no registry needed; needs root)",
+    ...(pins.nodeImage ? [tagOnly ? `set IMAGEPOLICY_LAB_KIND_NODE_IMAGE=${tag} to use the loaded ${tag} (docker load drops registry digests)` : `or 'docker pull ${pins.nodeImage}' where a registry is reachable`] : []),
+  ];
+  return { problem: `no kind node image for Kubernetes ${k8sVersion} is in the local docker image store, and kind would have to pull one: ${fixes.join("; ")}` };
+}
+
 export class KindProvider implements ClusterProvider {
   readonly name = "kind" as const;
   /** The network lease: the backend and the cluster both use the network; the last one out removes it if we created it. */
@@ -104,21 +134,14 @@ export class KindProvider implements ClusterProvider {
     if (pins) {
       const kind = await findKind(pins.release, this.env, this.options.kindPath);
       if (kind.found) found.push(`kind ${kind.found.version} (${kind.found.path})`);
-      else reasons.push(`kind ${pins.release} is required (${kind.problem}): install it with '${kindInstallCommand(pins.release, this.env)}', or set IMAGEPOLICY_LAB_KIND to its path`);
+      else if (this.options.kindPath ?? this.env.IMAGEPOLICY_LAB_KIND?.trim()) reasons.push(`kind ${pins.release} is required (${kind.problem}): fix IMAGEPOLICY_LAB_KIND, or unset it to let the lab build kind`);
+      else if ("problem" in (await probeGo(this.env))) reasons.push(`kind ${pins.release} is required (${kind.problem}) and Go is not installed to build it: install it with '${kindInstallCommand(pins.release, this.env)}'`);
+      else found.push(`kind ${pins.release} (will be built from its Go module on first use, about a minute)`);
 
-      if (!pins.nodeImage) {
-        reasons.push(`no kind node image is pinned for Kubernetes ${k8sVersion}: use --k8s-version ${DEFAULT_K8S_VERSION}, or set IMAGEPOLICY_LAB_KIND_NODE_IMAGE`);
-      } else if (docker.daemon) {
-        if (await imagePresent(pins.nodeImage)) found.push(`node image ${pins.nodeImage}`);
-        else {
-          const tag = tagOf(pins.nodeImage);
-          const tagOnly = tag && tag !== pins.nodeImage && (await imagePresent(tag));
-          reasons.push(
-            tagOnly
-              ? `the node image ${tag} is loaded but not as ${pins.nodeImage} (docker load drops registry digests), so kind would try to pull it: set IMAGEPOLICY_LAB_KIND_NODE_IMAGE=${tag} to use the loaded one`
-              : `the node image ${pins.nodeImage} is not in the local docker image store and kind would have to pull it: run 'docker pull ${pins.nodeImage}' where a registry is reachable (then 'docker save' / 'docker load' it here)`,
-          );
-        }
+      if (docker.daemon) {
+        const choice = await chooseNodeImage(k8sVersion, pins);
+        if (choice.problem !== undefined) reasons.push(choice.problem);
+        else found.push(`node image ${choice.image} (${choice.source})`);
       }
     }
     return { usable: reasons.length === 0, reasons, detail: found.join(", ") || undefined };
@@ -199,10 +222,18 @@ export class KindProvider implements ClusterProvider {
     const cleanup = this.options.cleanup ?? processCleanup;
     const budget = this.options.readyTimeoutMs ?? 300_000;
     const pins = kindPins(o.k8sVersion, { env: this.env, nodeImage: this.options.nodeImage });
-    if (!pins.nodeImage) throw new ProviderUnavailableError("kind", [`no kind node image is pinned for Kubernetes ${o.k8sVersion}; set IMAGEPOLICY_LAB_KIND_NODE_IMAGE`]);
-    const kindLookup = await findKind(pins.release, this.env, this.options.kindPath);
-    if (!kindLookup.found) throw new ProviderUnavailableError("kind", [`kind ${pins.release}: ${kindLookup.problem}; install it with '${kindInstallCommand(pins.release, this.env)}'`]);
-    const kind = kindLookup.found.path;
+    const nodeImage = await chooseNodeImage(o.k8sVersion, pins);
+    if (nodeImage.problem !== undefined) throw new ProviderUnavailableError("kind", [nodeImage.problem]);
+    logger.info(`kind node image: ${nodeImage.image} (${nodeImage.source})`);
+    const kind = (
+      await ensureKind(pins.release, {
+        env: this.env,
+        ...(this.options.kindPath ? { explicit: this.options.kindPath } : {}),
+        logger,
+        ...(o.progress ? { progress: o.progress } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      })
+    ).path;
     const clusterName = `iplab-${randomBytes(3).toString("hex")}`;
     const node = controlPlaneNode(clusterName);
     const hostAdmissionDir = join(stateDir, "admission");
@@ -228,10 +259,11 @@ export class KindProvider implements ClusterProvider {
       await mkdir(logsDir, { recursive: true, mode: 0o700 });
       await mkdir(hostAdmissionDir, { recursive: true, mode: 0o700 });
       await writeAdmissionFiles(hostAdmissionDir, o.profile, o.backend, ADMISSION_DIR_IN_NODE);
+      await writeFile(join(hostAdmissionDir, AUDIT_POLICY_FILE), AUDIT_POLICY, { mode: 0o644 });
       // kubelet >= 1.35 refuses cgroup v1 hosts by default; kind v0.32.0 only warns (kind-config.ts).
       const cgroupV1 = (await dockerStatus()).cgroupVersion === "1" && minorOf(o.k8sVersion) >= 35;
       if (cgroupV1) logger.warn("this Docker host uses cgroup v1: the kind config tells the kubelet not to refuse it (failCgroupV1: false)");
-      const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi, allowCgroupV1: cgroupV1 });
+      const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi, allowCgroupV1: cgroupV1, audit: true });
       await writeFile(join(stateDir, "kind-config.yaml"), config, { mode: 0o644 });
 
       await task(o.progress, `kind create cluster ${clusterName}`, async (t) => {
@@ -241,7 +273,7 @@ export class KindProvider implements ClusterProvider {
         // kind puts node names and subnets into NO_PROXY, not other containers: add the stub (§7).
         if (env.HTTPS_PROXY || env.https_proxy) env.NO_PROXY = [env.NO_PROXY ?? env.no_proxy, STUB_ALIAS].filter(Boolean).join(",");
         // --retain always: a failed create stays for `kind export logs`; we delete it afterwards ourselves.
-        const r = await tryRun(kind, ["create", "cluster", "--name", clusterName, "--image", pins.nodeImage!, "--config", "-", "--kubeconfig", kubeconfigPath, "--retain"], {
+        const r = await tryRun(kind, ["create", "cluster", "--name", clusterName, "--image", nodeImage.image, "--config", "-", "--kubeconfig", kubeconfigPath, "--retain"], {
           input: config,
           env,
           signal: o.signal,
@@ -259,9 +291,9 @@ export class KindProvider implements ClusterProvider {
 
       await task(o.progress, "wait for the cluster", async (t) => {
         t.update("apiserver manifest carries the ImagePolicyWebhook flags");
-        const patch = imagePolicyControlPlanePatch();
+        const patch = imagePolicyControlPlanePatch(ADMISSION_DIR_IN_NODE, { audit: KIND_AUDIT });
         const manifest = await nodeExec(node, ["cat", APISERVER_MANIFEST]);
-        const missing = missingFromManifest(manifest, patch.extraArgs, patch.extraVolumes[0]!.mountPath);
+        const missing = missingFromManifest(manifest, patch.extraArgs, patch.extraVolumes.map((v) => v.mountPath));
         if (missing.length) throw new LabError(`the kubeadm patch did not reach ${APISERVER_MANIFEST}: missing ${missing.join(", ")} (see ${join(stateDir, "kind-config.yaml")})`);
         const core = coreApi(kubeconfigPath);
         t.update("node Ready");
@@ -291,7 +323,7 @@ export class KindProvider implements ClusterProvider {
         provider: "kind",
         stateDir,
         kubeconfigPath,
-        capabilities: { auditLog: false, controllers: true },
+        capabilities: { auditLog: true, controllers: true },
         get profile() {
           return profile;
         },

@@ -5,7 +5,9 @@ import { access, constants } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { execa, type Options } from "execa";
 import { cacheRoot as projectCacheRoot } from "../../binaries/cache.ts";
-import { CommandError } from "../../util/errors.ts";
+import { goInstall, probeGo } from "../../binaries/go-build.ts";
+import { CommandError, LabError } from "../../util/errors.ts";
+import { silentLogger, type Logger, type Progress } from "../../util/logger.ts";
 
 /**
  * Environment variables the kind provider reads. Precedence everywhere: explicit option, then
@@ -147,6 +149,28 @@ export async function findKind(release: string, env: Env = process.env, explicit
   }
   const problem = wrong.length ? wrong.join("; ") : `no kind binary found (looked in ${fromVar ? "IMAGEPOLICY_LAB_KIND" : "PATH and the cache"})`;
   return { searched, problem };
+}
+
+/**
+ * Finds kind `release` (findKind), and builds it into the cache from its Go module when it is missing
+ * (`go install sigs.k8s.io/kind@<release>`, about a minute on 2 cores), with progress.
+ */
+export async function ensureKind(release: string, o: { env?: Env; explicit?: string; logger?: Logger; progress?: Progress; signal?: AbortSignal } = {}): Promise<KindBinary> {
+  const env = o.env ?? process.env;
+  const found = await findKind(release, env, o.explicit);
+  if (found.found) return found.found;
+  // An explicit path that is wrong is the user's to fix; building another copy would hide the mistake.
+  if (o.explicit ?? env.IMAGEPOLICY_LAB_KIND?.trim()) throw new LabError(`kind ${release}: ${found.problem}`);
+  const go = await probeGo(env, o.signal);
+  if ("problem" in go) throw new LabError(`kind ${release} is not installed (${found.problem}) and cannot be built: ${go.problem}; install it with '${kindInstallCommand(release, env)}'`);
+  const dir = kindCacheDir(release, env);
+  await goInstall(
+    { label: `kind ${release}`, ldflags: "-s -w", packages: [`sigs.k8s.io/kind@${release}`] },
+    { env, workRoot: cacheRoot(env), outDir: dir, logger: o.logger ?? silentLogger, ...(o.progress ? { progress: o.progress } : {}), ...(o.signal ? { signal: o.signal } : {}) },
+  );
+  const again = await findKind(release, { ...env, PATH: "" });
+  if (!again.found) throw new LabError(`built kind ${release} into ${dir}, but it does not answer as expected: ${again.problem}`);
+  return again.found;
 }
 
 export interface DockerStatus {

@@ -1,6 +1,7 @@
 // Command lines of the local control plane, built from documented defaults. The ImagePolicyWebhook
 // flags come from the same kubeadm patch the kind provider applies (kind/control-plane-patch.ts).
 import { imagePolicyControlPlanePatch } from "../../kind/control-plane-patch.ts";
+export { AUDIT_POLICY } from "../../kind/control-plane-patch.ts";
 import { Flags } from "../../util/flags.ts";
 import type { ClusterPki } from "./cluster-pki.ts";
 
@@ -50,7 +51,7 @@ export function etcdFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPort
 }
 
 export function apiserverFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPorts): string[] {
-  const patch = imagePolicyControlPlanePatch(layout.admissionDir);
+  const patch = imagePolicyControlPlanePatch(layout.admissionDir, { audit: { policyFile: layout.auditPolicyFile, logFile: layout.auditLogFile } });
   return new Flags()
     .set("etcd-servers", `https://127.0.0.1:${ports.etcdClient}`)
     .set("etcd-cafile", pki.files.ca)
@@ -68,10 +69,6 @@ export function apiserverFlags(pki: ClusterPki, layout: LocalLayout, ports: Loca
     .set("service-account-key-file", pki.files.serviceAccountPub)
     .set("service-account-signing-key-file", pki.files.serviceAccountKey)
     .set("service-cluster-ip-range", "10.96.0.0/16")
-    // An audit log makes the plugin's audit annotations (failed-open, backend annotations) observable.
-    .set("audit-policy-file", layout.auditPolicyFile)
-    .set("audit-log-path", layout.auditLogFile)
-    .set("audit-log-format", "json")
     .set("profiling", false)
     .setAll(patch.extraArgs, ["enable-admission-plugins"])
     .render();
@@ -97,16 +94,3 @@ export function controllerManagerFlags(pki: ClusterPki, layout: LocalLayout, por
     .set("controllers", "*,-nodeipam,-nodelifecycle,-service-lb-controller,-cloud-node-lifecycle,-persistentvolume-binder,-attachdetach")
     .render();
 }
-
-/** Audit policy: Metadata for pod writes (where the plugin's annotations appear), nothing else. */
-export const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: ["RequestReceived"]
-rules:
-- level: Metadata
-  resources:
-  - group: ""
-    resources: ["pods", "pods/ephemeralcontainers"]
-  verbs: ["create", "update", "patch"]
-- level: None
-`;

@@ -1,0 +1,3 @@
+module imagepolicy-lab.local/tools
+
+go 1.26
