@@ -11,7 +11,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["harness/**/*.test.ts", "webhook-stub/**/*.test.ts", "bench/**/*.test.ts"],
-          exclude: ["**/*.e2e.test.ts", "**/node_modules/**"],
+          exclude: ["**/*.e2e.test.ts", "**/*.kind.test.ts", "**/node_modules/**"],
           testTimeout: 20_000,
           sequence: { groupOrder: 0 },
         },
@@ -27,6 +27,18 @@ export default defineConfig({
           // After the unit tests, never beside them: the catalog measures timings (TTLs, backoffs)
           // that a busy second core would blur.
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          // The catalog on one real kind cluster (Docker, kind, a node image): last, alone.
+          name: "kind",
+          include: ["**/*.kind.test.ts"],
+          exclude: ["**/node_modules/**"],
+          testTimeout: 600_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

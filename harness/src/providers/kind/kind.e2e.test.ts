@@ -23,7 +23,8 @@ import { CleanupRegistry } from "../../util/cleanup.ts";
 import type { StartedBackend, StartedCluster } from "../provider.ts";
 import { KindProvider } from "./kind-provider.ts";
 import { STUB_ALIAS, STUB_REVIEW_PORT } from "./stub-container.ts";
-import { dockerStatus, kindNetworkName, tryRun } from "./tools.ts";
+import { kindNetworkName, tryRun } from "./tools.ts";
+import { dockerGate } from "../../../test/docker-gate.ts";
 
 const exec = promisify(execFile);
 const ENSURE_DOCKER = fileURLToPath(new URL("./ensure-docker.sh", import.meta.url));
@@ -49,18 +50,6 @@ esac
     { mode: 0o755 },
   );
   return fake;
-}
-
-type Gate = { on: true; why: string } | { on: false; why: string };
-
-async function dockerGate(env = process.env): Promise<Gate> {
-  const v = env.IMAGEPOLICY_LAB_DOCKER_TESTS?.trim().toLowerCase();
-  if (v === "0" || v === "false" || v === "no") return { on: false, why: "IMAGEPOLICY_LAB_DOCKER_TESTS=0" };
-  if (v === "1" || v === "true" || v === "yes") return { on: true, why: "IMAGEPOLICY_LAB_DOCKER_TESTS=1" };
-  if (env.CI === "true") return { on: true, why: "CI=true" };
-  const d = await dockerStatus();
-  if (d.daemon) return { on: true, why: `a Docker engine answers (${d.serverVersion})` };
-  return { on: false, why: `no usable Docker engine (${d.error ?? "unknown"}); set IMAGEPOLICY_LAB_DOCKER_TESTS=1 to install/start one with ensure-docker.sh` };
 }
 
 const gate = await dockerGate();

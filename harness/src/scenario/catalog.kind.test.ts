@@ -1,0 +1,48 @@
+// The whole conformance catalog on one real kind cluster: `kind create cluster` with the lab's config
+// (the kubeadm patch turns on ImagePolicyWebhook and the audit log), the stub as a container on the
+// kind network. Runs wherever Docker, kind and a node image are usable; elsewhere every test is
+// skipped with the reason, unless IMAGEPOLICY_LAB_KIND_TESTS=required (CI), where that is a failure.
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { expect } from "vitest";
+import { tryRun } from "../providers/kind/tools.ts";
+import { LAB_LABEL } from "../providers/kind/stub-container.ts";
+import { KindProvider } from "../providers/kind/kind-provider.ts";
+import { dockerGate, kindTestsRequired } from "../../test/docker-gate.ts";
+import { defineCatalogSuite } from "../../test/catalog-suite.ts";
+
+await defineCatalogSuite({
+  title: "conformance catalog on a kind cluster",
+  provider: () => new KindProvider(),
+  timeoutMs: 1_500_000,
+  skipReason: async () => {
+    const gate = await dockerGate();
+    const pre = gate.on ? await new KindProvider().preflight() : undefined;
+    const why = !gate.on ? gate.why : pre && !pre.usable ? pre.reasons.join("; ") : undefined;
+    if (why && kindTestsRequired()) throw new Error(`IMAGEPOLICY_LAB_KIND_TESTS=required, but the kind catalog cannot run here: ${why}`);
+    return why;
+  },
+  onReport: async (_report, lab) => {
+    const audit = await lab.cluster.logs("audit", 5);
+    expect(audit.length, "the kind apiserver writes its audit log").toBeGreaterThan(0);
+    // kube-system keeps working under the catalog's fail-closed profiles: the static (mirror) pods,
+    // kube-proxy and CoreDNS were all admitted by the stub's default policy and are running.
+    const kc = new KubeConfig();
+    kc.loadFromFile(lab.cluster.kubeconfigPath);
+    const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: "kube-system" })).items;
+    const summary = pods.map((p) => `${p.metadata?.name}=${p.status?.phase}`);
+    console.log(`kind kube-system after the catalog: ${summary.join(", ")}`);
+    for (const prefix of ["kube-apiserver-", "kube-controller-manager-", "kube-scheduler-", "etcd-", "kube-proxy-", "coredns-"]) {
+      const pod = pods.find((p) => p.metadata?.name?.startsWith(prefix));
+      expect(pod?.status?.phase, `${prefix}* in kube-system (${summary.join(", ")})`).toBe("Running");
+    }
+  },
+  afterStop: async () => {
+    // Nothing of the lab's is left: no node or stub container, no kind cluster, no anonymous volume.
+    const containers = (await tryRun("docker", ["ps", "-a", "--filter", "name=iplab-", "--format", "{{.Names}}"])).stdout.trim();
+    expect(containers, "lab containers left behind").toBe("");
+    const stubs = (await tryRun("docker", ["ps", "-a", "--filter", `label=${LAB_LABEL}`, "--format", "{{.Names}}"])).stdout.trim();
+    expect(stubs, "stub containers left behind").toBe("");
+    const volumes = (await tryRun("docker", ["volume", "ls", "-q", "--filter", "dangling=true"])).stdout.trim();
+    expect(volumes, "dangling volumes left behind").toBe("");
+  },
+});
