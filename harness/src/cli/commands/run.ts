@@ -32,7 +32,7 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
     return EXIT.labFailed;
   }
   const logger = terminalLogger(io, g.verbose);
-  const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion } });
+  const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   logger.info(`provider: ${provider.name} (${why}); ${scenarios.length} scenarios`);
   const color = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
   const first = planByProfile(scenarios)[0]!.profile;

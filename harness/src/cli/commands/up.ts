@@ -44,7 +44,7 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
   if (!flags.backendUrl && flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "only meaningful with --backend-url" }]);
   const backendCaPem = flags.backendUrl ? await readBackendCa(resolve(io.cwd, flags.backendCa!)) : undefined;
   const logger = terminalLogger(io, g.verbose);
-  const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion } });
+  const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   logger.info(`provider: ${provider.name} (${why})`);
   const policy = flags.policy
     ? await loadPolicyFile(resolve(io.cwd, flags.policy))

@@ -64,6 +64,8 @@ export interface KindProviderOptions {
   readyTimeoutMs?: number;
   /** Budget for an apiserver restart after a profile switch. Default 120 s (§8: 10–40 s typical). */
   restartTimeoutMs?: number;
+  /** Where preflight says what it changed (the runtime wrapper, when IMAGEPOLICY_LAB_FIX_PRIVILEGED=1 asks for it). */
+  logger?: Logger;
 }
 
 /** The kind release and node image for a Kubernetes version, with overrides applied. */
@@ -113,7 +115,16 @@ export class KindProvider implements ClusterProvider {
     return this.options.env ?? process.env;
   }
 
-  async preflight(k8sVersion = this.options.k8sVersion ?? DEFAULT_K8S_VERSION): Promise<PreflightResult> {
+  /** Preflight runs once per provider instance and version (a command asks it in select and again in startLab). */
+  private readonly preflights = new Map<string, Promise<PreflightResult>>();
+
+  preflight(k8sVersion = this.options.k8sVersion ?? DEFAULT_K8S_VERSION): Promise<PreflightResult> {
+    let p = this.preflights.get(k8sVersion);
+    if (!p) this.preflights.set(k8sVersion, (p = this.checkUsable(k8sVersion)));
+    return p;
+  }
+
+  private async checkUsable(k8sVersion: string): Promise<PreflightResult> {
     const reasons: string[] = [];
     const found: string[] = [];
     const ensureScript = "bash harness/src/providers/kind/ensure-docker.sh";
@@ -123,6 +134,15 @@ export class KindProvider implements ClusterProvider {
     else {
       found.push(`docker ${docker.serverVersion}`);
       if (docker.cgroupVersion === "1") found.push("cgroup v1 host (the lab adds failCgroupV1: false for the kubelet)");
+      // kind's nodes are privileged containers; some hosts cannot grant that (kind-offline.md §1).
+      // This runs one throwaway container; it changes the host only when IMAGEPOLICY_LAB_FIX_PRIVILEGED asks.
+      try {
+        const { ensurePrivilegedContainers } = await import("../../host/privileged.ts");
+        await ensurePrivilegedContainers({ allowHostChange: false, env: this.env, logger: this.options.logger ?? silentLogger });
+        found.push("privileged containers work");
+      } catch (err) {
+        reasons.push((err as Error).message.replace(/\n/g, " "));
+      }
     }
 
     let pins: ReturnType<typeof kindPins> | undefined;
