@@ -178,11 +178,8 @@ export async function buildNodeImage(o: BuildNodeImageOptions): Promise<BuiltNod
     });
 
     await task(o.progress, "importing the node filesystem into docker", async () => {
-      // Same image config kind's base image has (images/base/Dockerfile).
       const tar = `tar --numeric-owner -C '${rootfs}' -cf - .`;
-      const changes = ["ENV container=docker", "STOPSIGNAL SIGRTMIN+3", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]'].flatMap((c) => ["--change", c]);
-      const quoted = changes.map((c) => `'${c.replace(/'/g, "'\\''")}'`).join(" ");
-      await run("sh", ["-c", `set -o pipefail 2>/dev/null || true; ${tar} | docker import ${quoted} - ${baseTag}`], { timeoutMs: 900_000 });
+      await run("bash", ["-o", "pipefail", "-c", `${tar} | docker import - ${baseTag}`], { timeoutMs: 900_000 });
     });
     await removeRootfsDir(rootfs);
 
@@ -198,7 +195,7 @@ export async function buildNodeImage(o: BuildNodeImageOptions): Promise<BuiltNod
         t.update(`${i + 1}/${images.length} ${image.name}`);
         await exec(`ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests /kind/images/${i}.tar`, 300_000);
       }
-      const list = (await exec("ctr --namespace=k8s.io images list -q")).stdout.split("\n").filter((l) => l && !l.startsWith("sha256:"));
+      const list = (await exec("ctr --namespace=k8s.io images list -q")).stdout.split("\n").filter((l) => l && !l.includes("@sha256:") && !l.startsWith("sha256:"));
       const missing = images.map((i) => i.name).filter((n) => !list.includes(n));
       if (missing.length) throw new LabError(`containerd did not list ${missing.join(", ")} after the import (it has: ${list.join(", ")})`);
       await exec("pkill containerd; for i in $(seq 1 50); do pgrep containerd >/dev/null || break; sleep 0.2; done; rm -rf /kind/images /var/log/containerd-build.log");
@@ -206,17 +203,15 @@ export async function buildNodeImage(o: BuildNodeImageOptions): Promise<BuiltNod
     });
 
     await task(o.progress, `committing ${status.tag}`, async () => {
-      await run(
-        "docker",
-        [
-          "commit",
-          // The build container ran `sleep infinity`; give the image back kind's entrypoint, no command.
-          ...["ENTRYPOINT [ \"/usr/local/bin/entrypoint\", \"/sbin/init\" ]", "CMD []", "STOPSIGNAL SIGRTMIN+3", "ENV container=docker", `LABEL ${RECIPE_LABEL}=${status.hash}`].flatMap((c) => ["--change", c]),
-          container,
-          status.tag,
-        ],
-        { timeoutMs: 600_000 },
-      );
+      // kind's base image config (images/base/Dockerfile): its entrypoint, no command (the build
+      // container ran `sleep infinity`), systemd's stop signal. `docker commit` cannot set STOPSIGNAL,
+      // so a one-line build on top of the committed image adds it and the recipe label.
+      await run("docker", ["commit", ...["ENTRYPOINT [ \"/usr/local/bin/entrypoint\", \"/sbin/init\" ]", "CMD []", "ENV container=docker"].flatMap((c) => ["--change", c]), container, baseTag], { timeoutMs: 600_000 });
+      await run("docker", ["build", "--quiet", "--tag", status.tag, "-"], {
+        input: `FROM ${baseTag}\nSTOPSIGNAL SIGRTMIN+3\nLABEL ${RECIPE_LABEL}=${status.hash}\n`,
+        env: { ...env, DOCKER_BUILDKIT: "0" },
+        timeoutMs: 600_000,
+      });
     });
     if (!(await imagePresent(status.tag))) throw new LabError(`docker does not list ${status.tag} after the commit`);
     return { tag: status.tag, built: true, elapsedMs: performance.now() - t0, images: loaded, origins: parts.origins };

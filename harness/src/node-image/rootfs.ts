@@ -4,7 +4,7 @@
 // a static CNI config and the files `kind create cluster` reads in the node (/kind/version,
 // /kind/manifests/default-cni.yaml).
 import { createHash } from "node:crypto";
-import { chmod, cp, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { stringify as toYaml } from "yaml";
 import { LabError } from "../util/errors.ts";
@@ -229,13 +229,17 @@ export async function iptablesFiles(rootfs: string): Promise<string[]> {
   return [...bins, ...modules, ...libs];
 }
 
-/** Stages `files` (paths in `rootfs`) into `dest`, dereferencing symlinks inside the rootfs. */
+/**
+ * Stages `files` (paths in `rootfs`) into `dest`, dereferencing symlinks as the rootfs sees them
+ * (`readlink -f` inside the chroot: Debian's ld.so link is absolute, which the host would resolve to
+ * its own file).
+ */
 export async function stageFromRootfs(rootfs: string, files: string[], dest: string): Promise<void> {
-  for (const f of files) {
-    const real = await realpath(join(rootfs, f));
-    if (!real.startsWith(`${await realpath(rootfs)}/`)) throw new LabError(`${f} resolves outside the rootfs (${real})`);
+  const real = (await run("chroot", [rootfs, "readlink", "-e", ...files], { timeoutMs: 30_000 })).stdout.split("\n");
+  if (real.length !== files.length) throw new LabError(`readlink in the rootfs resolved ${real.length} of ${files.length} files`);
+  for (const [i, f] of files.entries()) {
     await mkdir(join(dest, dirname(f)), { recursive: true });
-    await cp(real, join(dest, f), { dereference: true });
+    await cp(join(rootfs, real[i]!), join(dest, f), { dereference: true });
   }
 }
 
