@@ -3,23 +3,31 @@
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { AdmissionProfile } from "../profile/profile.ts";
+import type { KindLabRecord } from "./kind/kind-teardown.ts";
+import type { LocalLabRecord } from "./local/local-teardown.ts";
 import type { ProviderName } from "./provider.ts";
 
 export const LAB_STATE_FILE = "lab-state.json";
 
-export interface LabState {
+/**
+ * What each provider keeps for itself in the state file (process ids, container ids, cluster and
+ * network names), under its own name. Only that provider reads it (its `removeDetached`); the lab
+ * facade and the CLI store it without looking inside.
+ */
+export interface ProviderRecords {
+  local?: LocalLabRecord;
+  kind?: KindLabRecord;
+}
+
+export interface LabState extends ProviderRecords {
   provider: ProviderName;
   stateDir: string;
   k8sVersion: string;
   kubeconfig: string;
   server: string;
   profile: AdmissionProfile;
-  /** Processes of ours; `down` checks each still runs something under stateDir before stopping it. */
-  processes: { name: string; pid: number }[];
-  /** The stub backend's control endpoint. */
-  stub?: { controlUrl: string; reviewUrl: string; tokenFile: string; caFile: string; pid?: number; containerId?: string };
-  /** kind resources to delete. */
-  kind?: { clusterName: string; networkCreated: boolean; networkName: string };
+  /** The stub backend's control endpoint (where it runs is the provider's record). */
+  stub?: { controlUrl: string; reviewUrl: string; tokenFile: string; caFile: string };
   createdAt: string;
 }
 

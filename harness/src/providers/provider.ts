@@ -3,6 +3,7 @@
 import type { AdmissionProfile } from "../profile/profile.ts";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import type { Logger, Progress } from "../util/logger.ts";
+import type { LabState, ProviderRecords } from "./lab-state.ts";
 
 export type ProviderName = "local" | "kind";
 
@@ -84,9 +85,24 @@ export interface StartedBackend extends AsyncDisposable {
   readonly controlUrl: string;
   readonly tokenFile: string;
   readonly caFile: string;
-  readonly pid?: number;
-  readonly containerId?: string;
+  /**
+   * Where the backend runs (a pid, a container id), for the provider's own record in the state file:
+   * the lab facade stores it without reading it, and only this provider's `removeDetached` does.
+   */
+  readonly record?: ProviderRecords;
   stop(): Promise<void>;
+}
+
+export interface RemoveDetachedOptions {
+  /** The lab's state directory (absolute). */
+  stateDir: string;
+  /**
+   * Its state file, when there is one and it names this provider. Undefined when there is none (an
+   * `up` killed before it wrote one): the provider then removes only what it can recognize as this
+   * lab's without it (the local provider: processes whose command line names `stateDir`).
+   */
+  state?: LabState;
+  logger?: Logger;
 }
 
 export interface ClusterProvider {
@@ -96,4 +112,12 @@ export interface ClusterProvider {
   /** Starts the stub backend first: with defaultAllow false, the cluster's own pods need it (kind). */
   startBackend(options: BackendStartOptions): Promise<StartedBackend>;
   start(options: ClusterStartOptions): Promise<StartedCluster>;
+  /**
+   * Removes what a detached lab of this provider left (`down`, from another process than `up`):
+   * processes, containers, clusters, networks, found through its record in the state file. Idempotent.
+   * Resolves to one line per thing it removed, e.g. "etcd (pid 123)", "kind cluster iplab-1a2b3c";
+   * rejects with an AggregateError naming every part it failed to remove, having tried them all.
+   * Keys and the state file are the caller's (removeSecrets).
+   */
+  removeDetached(options: RemoveDetachedOptions): Promise<string[]>;
 }

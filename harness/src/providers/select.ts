@@ -1,9 +1,11 @@
 // Chooses the cluster provider: an explicit name wins; `auto` takes kind when Docker, the right kind
 // binary and the pinned node image are all usable here, else the local processes, and always says why.
 // Nothing falls back silently: an explicit `kind` that cannot run is returned with its reasons.
-import type { ClusterProvider, PreflightResult } from "./provider.ts";
+// Also the one registry of providers by name, for commands that know only the name a state file holds.
+import type { ClusterProvider, PreflightResult, ProviderName } from "./provider.ts";
 import { KindProvider, type KindProviderOptions } from "./kind/kind-provider.ts";
 import { LocalProvider, type LocalProviderOptions } from "./local/local-provider.ts";
+import { LabError } from "../util/errors.ts";
 
 export type ProviderChoice = "local" | "kind" | "auto";
 
@@ -23,10 +25,29 @@ export interface SelectOptions {
   make?: { kind?: () => ClusterProvider; local?: () => ClusterProvider };
 }
 
+/** Every provider by name: a new provider is added here (and to ProviderName), and `down` finds it. */
+const FACTORIES: Record<ProviderName, (o: SelectOptions) => ClusterProvider> = {
+  local: (o) => o.make?.local?.() ?? new LocalProvider(o.local),
+  kind: (o) => o.make?.kind?.() ?? new KindProvider(o.kind),
+};
+
+/** The names `providerByName` knows, in the order `down` asks them to look for leftovers. */
+export const PROVIDER_NAMES = Object.keys(FACTORIES) as ProviderName[];
+
+/**
+ * The provider a state file names (for `down`, which has only that name). Throws a LabError for a
+ * name this version does not know (a state file from a newer version, or edited by hand).
+ */
+export function providerByName(name: string, o: SelectOptions = {}): ClusterProvider {
+  const make = Object.hasOwn(FACTORIES, name) ? FACTORIES[name as ProviderName] : undefined;
+  if (!make) throw new LabError(`unknown provider "${name}": this version knows ${PROVIDER_NAMES.join(", ")}`);
+  return make(o);
+}
+
 /** Returns the provider for `choice` and a sentence saying why; the caller decides what to do with an unusable one. */
 export async function selectProvider(choice: ProviderChoice, o: SelectOptions = {}): Promise<ProviderSelection> {
-  const kind = o.make?.kind ?? (() => new KindProvider(o.kind));
-  const local = o.make?.local ?? (() => new LocalProvider(o.local));
+  const kind = () => providerByName("kind", o);
+  const local = () => providerByName("local", o);
   if (choice === "local") {
     const provider = local();
     return { provider, preflight: await provider.preflight(), why: "local provider chosen explicitly (--provider local): etcd, kube-apiserver and kube-controller-manager run as processes on loopback." };

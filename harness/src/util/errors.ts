@@ -106,3 +106,15 @@ export function wrap(context: string, err: unknown): LabError {
   const wrapped = new LabError(`${context}: ${inner}`, { cause: err });
   return wrapped;
 }
+
+/**
+ * Teardown failures reported together: an AggregateError whose message names every part that failed,
+ * because the CLI prints the message chain, not `errors`.
+ */
+export function partsFailed(summary: string, errors: unknown[]): AggregateError {
+  const parts = errors.map((e) => {
+    if (e instanceof CommandError) return [e.shortMessage, e.output.trim().split("\n").pop()].filter(Boolean).join(": ");
+    return e instanceof Error ? e.message.split("\n")[0] : String(e);
+  });
+  return new AggregateError(errors, `${summary}: ${parts.join("; ")}`);
+}

@@ -9,7 +9,7 @@
 // the `kind` network only if it created it, the admission files and kubeconfig, and (with the stub
 // container) the host copies of the stub's key and control token. A failed create is
 // kept for `kind export logs` (kind runs with --retain), then deleted unless `retain` was asked for.
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -19,11 +19,13 @@ import { ADMISSION_DIR_IN_NODE, AUDIT_POLICY, AUDIT_POLICY_FILE, imagePolicyCont
 import { renderKindConfig, type KubeadmPatchStyle } from "../../kind/kind-config.ts";
 import type { AdmissionProfile } from "../../profile/profile.ts";
 import { processCleanup, type CleanupRegistry } from "../../util/cleanup.ts";
-import { LabError, ProviderUnavailableError, wrap } from "../../util/errors.ts";
+import { LabError, partsFailed, ProviderUnavailableError, wrap } from "../../util/errors.ts";
+import { httpsRequest, kubeconfigTarget } from "../../util/https-get.ts";
 import { silentLogger, task, type Logger } from "../../util/logger.ts";
 import { waitFor } from "../../util/wait.ts";
 import { readLabState, writeLabState, type LabState } from "../lab-state.ts";
-import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, StartedBackend, StartedCluster } from "../provider.ts";
+import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster } from "../provider.ts";
+import { kindRecord, removeKindLab } from "./kind-teardown.ts";
 import { APISERVER_MANIFEST, componentLogs, controlPlaneNode, missingFromManifest, nodeExec, restartApiserverViaManifest, runningContainerId } from "./kind-node.ts";
 import type * as StubContainer from "./stub-container.ts";
 import { STUB_ALIAS } from "./stub-alias.ts";
@@ -39,10 +41,6 @@ import {
   imagePresent,
   kindInstallCommand,
   kindNetworkName,
-  networkContainers,
-  removeContainer,
-  removeNetwork,
-  run,
   tagOf,
   tryRun,
   type Env,
@@ -177,20 +175,37 @@ export class KindProvider implements ClusterProvider {
     return { name: this.network.name, created: this.network.created };
   }
 
-  /** Drops one user; removes the network when it was ours, nobody of ours uses it, and no foreign container is attached. */
-  private async releaseNetwork(logger: Logger): Promise<void> {
+  /**
+   * Drops one user of the network; returns it when that was the last user, for removeKindLab to
+   * remove if we created it and no foreign container is attached.
+   */
+  private dropNetworkLease(): { name: string; created: boolean } | undefined {
     const n = this.network;
-    if (!n) return;
+    if (!n) return undefined;
     n.users--;
-    if (n.users > 0) return;
+    if (n.users > 0) return undefined;
     this.network = undefined;
-    if (!n.created) return;
-    const attached = await networkContainers(n.name);
-    if (attached.length) {
-      logger.warn(`leaving docker network ${n.name}: still used by ${attached.join(", ")}`);
-      return;
-    }
-    await removeNetwork(n.name);
+    return { name: n.name, created: n.created };
+  }
+
+  /** The kind binary for a lab of `k8sVersion` that another process started (`down`); never builds one. */
+  private async installedKind(k8sVersion: string): Promise<string> {
+    const pins = kindPins(k8sVersion, { env: this.env });
+    const kind = await findKind(pins.release, this.env, this.options.kindPath);
+    if (!kind.found) throw new LabError(`cannot run kind ${pins.release} to delete the cluster: ${kind.problem}`);
+    return kind.found.path;
+  }
+
+  /** Deletes the cluster, the stub container and (when the lab created it) the network its record names (kind-teardown.ts). */
+  async removeDetached(o: RemoveDetachedOptions): Promise<string[]> {
+    if (!o.state) return [];
+    const record = kindRecord(o.state);
+    const network = record.networkName ? { name: record.networkName, created: record.networkCreated ?? false } : undefined;
+    const k8sVersion = o.state.k8sVersion;
+    return removeKindLab(
+      { clusterName: record.clusterName, stubContainerId: record.stubContainerId, network, stateDir: o.stateDir },
+      { kind: () => this.installedKind(k8sVersion), logger: o.logger },
+    );
   }
 
   async startBackend(o: BackendStartOptions): Promise<StartedBackend> {
@@ -216,8 +231,8 @@ export class KindProvider implements ClusterProvider {
       const { stop, release } = cleanup.own(`stub container ${stub.containerId.slice(0, 12)}`, async () => {
         const errors: unknown[] = [];
         await stub.stop().catch((e) => errors.push(e));
-        await this.releaseNetwork(logger).catch((e) => errors.push(e));
-        if (errors.length) throw new AggregateError(errors, "failed to stop the stub backend cleanly");
+        await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => errors.push(e));
+        if (errors.length) throw partsFailed("failed to stop the stub backend cleanly", errors);
       });
       if (o.detached) release();
       return {
@@ -226,12 +241,13 @@ export class KindProvider implements ClusterProvider {
         controlUrl: stub.controlUrl,
         tokenFile: stub.tokenFile,
         caFile: stub.caFile,
-        containerId: stub.containerId,
+        // The network goes into the record too: a lab killed before its cluster started still had it made.
+        record: { kind: { stubContainerId: stub.containerId, networkName: network.name, networkCreated: network.created } },
         stop,
         [Symbol.asyncDispose]: stop,
       };
     } catch (err) {
-      await this.releaseNetwork(logger).catch((e) => logger.warn(`removing the network after a failed start: ${(e as Error).message}`));
+      await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => logger.warn(`removing the network after a failed start: ${(e as Error).message}`));
       throw wrap("failed to start the stub backend container", err);
     }
   }
@@ -263,16 +279,9 @@ export class KindProvider implements ClusterProvider {
 
     let created = false;
     // As with the backend: idempotent, concurrent callers share one teardown, registered until done.
+    // The same removal `down` does (kind-teardown.ts), with what this process knows.
     const { stop: teardown, release: unregister } = cleanup.own(`kind cluster ${clusterName}`, async () => {
-      const errors: unknown[] = [];
-      if (created) {
-        const r = await tryRun(kind, ["delete", "cluster", "--name", clusterName]);
-        if (!r.ok) errors.push(new LabError(`failed to delete kind cluster ${clusterName}: ${r.stderr || r.spawnError}`));
-      }
-      await this.releaseNetwork(logger).catch((e) => errors.push(e));
-      await rm(hostAdmissionDir, { recursive: true, force: true }).catch((e) => errors.push(e));
-      await rm(kubeconfigPath, { force: true }).catch((e) => errors.push(e));
-      if (errors.length) throw new AggregateError(errors, `failed to remove kind cluster ${clusterName} cleanly`);
+      await removeKindLab({ clusterName: created ? clusterName : undefined, network: this.dropNetworkLease(), stateDir }, { kind: async () => kind, logger });
     });
 
     try {
@@ -323,16 +332,17 @@ export class KindProvider implements ClusterProvider {
         await waitFor("the default ServiceAccount", async () => (await core.readNamespacedServiceAccount({ name: "default", namespace: "default" })) ? true : undefined, { timeoutMs: budget, intervalMs: 1_000, signal: o.signal });
       });
 
+      // The backend's part of the record (the stub's container id) is already there: keep it.
+      const previous = await readLabState(stateDir);
       const state: LabState = {
-        ...((await readLabState(stateDir)) ?? {}),
+        ...previous,
         provider: "kind",
         stateDir,
         k8sVersion: o.k8sVersion,
         kubeconfig: kubeconfigPath,
         server: loadKubeConfig(kubeconfigPath).getCurrentCluster()?.server ?? "",
-        processes: [],
         profile: o.profile,
-        kind: { clusterName, networkCreated: network.created, networkName: network.name },
+        kind: { ...previous?.kind, clusterName, networkCreated: network.created, networkName: network.name },
         createdAt: new Date().toISOString(),
       };
       await writeLabState(stateDir, state);
@@ -361,7 +371,13 @@ export class KindProvider implements ClusterProvider {
             },
             { timeoutMs: restartBudget, intervalMs: 250 },
           );
-          await waitFor("kube-apiserver /readyz", async () => ((await readyz(kubeconfigPath)) ? true : undefined), { timeoutMs: restartBudget, intervalMs: 250 });
+          // Request errors are retried by waitFor, and the last one is named if the budget runs out.
+          const apiserver = await kubeconfigTarget(loadKubeConfig(kubeconfigPath));
+          await waitFor(
+            "kube-apiserver /readyz",
+            async () => ((await httpsRequest(`${apiserver.server}/readyz`, apiserver.tls, { headers: apiserver.headers })).status === 200 ? true : undefined),
+            { timeoutMs: restartBudget, intervalMs: 250 },
+          );
           profile = next;
           await writeLabState(stateDir, { ...state, profile: next });
           return { elapsedMs: performance.now() - t0 };
@@ -407,63 +423,4 @@ function coreApi(kubeconfigPath: string): CoreV1Api {
 async function nodeReady(core: CoreV1Api, name: string): Promise<boolean> {
   const n = await core.readNode({ name });
   return n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-}
-
-async function readyz(kubeconfigPath: string): Promise<boolean> {
-  const kc = loadKubeConfig(kubeconfigPath);
-  const server = kc.getCurrentCluster()?.server;
-  if (!server) return false;
-  const opts: { headers?: Record<string, string>; ca?: string; cert?: string; key?: string } = {};
-  await kc.applyToHTTPSOptions(opts as never);
-  const { request } = await import("node:https");
-  return new Promise((resolve) => {
-    const req = request(`${server}/readyz`, { ...(opts as object), timeout: 2_000, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
-}
-
-/**
- * Removes what a detached kind lab left (for `down`, from another process): the cluster, the stub
- * container, and the network when the lab created it and nothing else is attached. Idempotent;
- * returns what it removed and throws an AggregateError naming every part that failed.
- */
-export async function deleteKindResources(state: LabState, o: { env?: Env; kindPath?: string; logger?: Logger } = {}): Promise<string[]> {
-  const logger = o.logger ?? silentLogger;
-  const errors: unknown[] = [];
-  const removed: string[] = [];
-  if (state.kind) {
-    const pins = kindPins(state.k8sVersion, { env: o.env });
-    const kind = await findKind(pins.release, o.env ?? process.env, o.kindPath);
-    if (!kind.found) errors.push(new LabError(`cannot delete kind cluster ${state.kind.clusterName}: ${kind.problem}`));
-    else {
-      // `kind delete cluster` succeeds for a cluster that is already gone, so ask first to report honestly.
-      const existed = (await tryRun(kind.found.path, ["get", "clusters"])).stdout.split("\n").includes(state.kind.clusterName);
-      await run(kind.found.path, ["delete", "cluster", "--name", state.kind.clusterName])
-        .then(() => existed && removed.push(`kind cluster ${state.kind!.clusterName}`))
-        .catch((e) => errors.push(e));
-    }
-  }
-  if (state.stub?.containerId) {
-    const exists = (await tryRun("docker", ["inspect", "--type=container", state.stub.containerId])).ok;
-    await removeContainer(state.stub.containerId)
-      .then(() => exists && removed.push(`stub container ${state.stub!.containerId!.slice(0, 12)}`))
-      .catch((e) => errors.push(e));
-  }
-  if (state.kind?.networkCreated) {
-    const attached = await networkContainers(state.kind.networkName);
-    if (attached.length) logger.warn(`leaving docker network ${state.kind.networkName}: still used by ${attached.join(", ")}`);
-    else {
-      const exists = (await tryRun("docker", ["network", "inspect", state.kind.networkName])).ok;
-      await removeNetwork(state.kind.networkName)
-        .then(() => exists && removed.push(`docker network ${state.kind!.networkName}`))
-        .catch((e) => errors.push(e));
-    }
-  }
-  if (errors.length) throw new AggregateError(errors, "failed to remove the kind lab cleanly");
-  return removed;
 }

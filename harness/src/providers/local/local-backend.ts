@@ -88,7 +88,7 @@ export async function startLocalBackend(o: BackendStartOptions, cleanup: Cleanup
       controlUrl: ready.controlUrl,
       tokenFile: pki.files.token,
       caFile: pki.files.ca,
-      pid: proc.pid,
+      record: { local: { stubPid: proc.pid } },
       stop,
       [Symbol.asyncDispose]: stop,
     };

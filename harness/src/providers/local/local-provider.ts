@@ -16,8 +16,9 @@ import { silentLogger, task } from "../../util/logger.ts";
 import { ManagedProcess, tailFile } from "../../util/managed-process.ts";
 import { freePort } from "../../util/ports.ts";
 import { waitFor } from "../../util/wait.ts";
-import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, StartedBackend, StartedCluster } from "../provider.ts";
+import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster } from "../provider.ts";
 import { startLocalBackend } from "./local-backend.ts";
+import { removeLocalLab } from "./local-teardown.ts";
 import { readLabState, removeSecrets, writeLabState, type LabState } from "../lab-state.ts";
 import { writeClusterPki, type ClusterPki } from "./cluster-pki.ts";
 import { apiserverFlags, AUDIT_POLICY, controllerManagerFlags, etcdFlags, type LocalLayout, type LocalPorts } from "./component-flags.ts";
@@ -44,6 +45,11 @@ export class LocalProvider implements ClusterProvider {
 
   startBackend(o: BackendStartOptions): Promise<StartedBackend> {
     return startLocalBackend(o, this.options.cleanup ?? processCleanup);
+  }
+
+  /** Stops the recorded processes, then any unrecorded one whose command line names the state dir (local-teardown.ts). */
+  removeDetached(o: RemoveDetachedOptions): Promise<string[]> {
+    return removeLocalLab(o.stateDir, o.state);
   }
 
   async start(o: ClusterStartOptions): Promise<StartedCluster> {
@@ -98,19 +104,21 @@ export class LocalProvider implements ClusterProvider {
 
       // The state file is rewritten as each component starts, so `down` can find every process even
       // when this process is killed outright halfway through.
+      // The backend's part of the record (the stub's pid) is already there: keep it.
+      const previous = await readLabState(stateDir);
       const state: LabState = {
-        ...(await readLabState(stateDir)),
+        ...previous,
         provider: "local",
         stateDir,
         k8sVersion: o.k8sVersion,
         kubeconfig: kubeconfigPath,
         server,
-        processes: [],
         profile: o.profile,
+        local: { ...previous?.local, processes: [] },
         createdAt: new Date().toISOString(),
       };
       const recordProcesses = async (list: ManagedProcess[]) => {
-        state.processes = list.map((p) => ({ name: p.spec.name, pid: p.pid }));
+        state.local = { ...state.local, processes: list.map((p) => ({ name: p.spec.name, pid: p.pid })) };
         await writeLabState(stateDir, state);
       };
       await recordProcesses([]);

@@ -1,0 +1,77 @@
+// How `down` removes a detached local lab from another process: the recorded processes by pid, each
+// checked to still run something under the state dir, then any straggler whose command line names
+// the state dir (a component spawned in the instant before a killed `up` could record it).
+import { readdir, readFile } from "node:fs/promises";
+import { basename } from "node:path";
+import { partsFailed, wrap } from "../../util/errors.ts";
+import { stopPid } from "../../util/managed-process.ts";
+import type { LabState } from "../lab-state.ts";
+
+/** The local provider's record in the state file (`state.local`). */
+export interface LocalLabRecord {
+  /** Control-plane processes in start order; rewritten as each one starts, so a killed `up` leaves them findable. */
+  processes?: { name: string; pid: number }[];
+  /** The detached stub process. */
+  stubPid?: number;
+}
+
+/**
+ * The local record of a state file. Files written before records were per provider kept the same
+ * facts in `processes` and `stub.pid`; reading them costs two lines, so `down` still finds such labs.
+ */
+export function localRecord(state: LabState): LocalLabRecord {
+  if (state.local) return state.local;
+  const legacy = state as LabState & { processes?: { name: string; pid: number }[]; stub?: { pid?: number } };
+  return { processes: legacy.processes, stubPid: legacy.stub?.pid };
+}
+
+/**
+ * Stops the lab's processes: recorded ones in reverse start order (controller-manager, apiserver,
+ * etcd), the stub last, then unrecorded ones found by `strayComponents`. Without a state file only the
+ * latter. Returns what it stopped; throws an AggregateError naming each process it failed to stop.
+ */
+export async function removeLocalLab(stateDir: string, state: LabState | undefined): Promise<string[]> {
+  const stopped: string[] = [];
+  const errors: unknown[] = [];
+  const stop = async (name: string, pid: number, note = "") => {
+    try {
+      if ((await stopPid(pid, stateDir)) === "stopped") stopped.push(`${name} (pid ${pid}${note})`);
+    } catch (err) {
+      errors.push(wrap(`failed to stop ${name} (pid ${pid})`, err));
+    }
+  };
+  if (state) {
+    const record = localRecord(state);
+    for (const p of [...(record.processes ?? [])].reverse()) await stop(p.name, p.pid);
+    if (record.stubPid) await stop("stub", record.stubPid);
+  }
+  // Also without a state file: a `up` killed before it wrote one may have started the stub already.
+  for (const p of await strayComponents(stateDir)) await stop(p.name, p.pid, ", not recorded");
+  if (errors.length) throw partsFailed(`failed to stop the local lab in ${stateDir}`, errors);
+  return stopped;
+}
+
+const COMPONENTS = new Set(["etcd", "kube-apiserver", "kube-controller-manager"]);
+
+/**
+ * Lab processes whose arguments name a file under `stateDir` (every component's do: etcd's data dir,
+ * the apiserver's admission config, the controller-manager's kubeconfig, the stub's config). Linux
+ * only (/proc); elsewhere the recorded pids are all there is.
+ */
+export async function strayComponents(stateDir: string): Promise<{ pid: number; name: string }[]> {
+  const prefix = `${stateDir.replace(/\/+$/, "")}/`;
+  const pids = (await readdir("/proc").catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
+  const found: { pid: number; name: string }[] = [];
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    const args = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (!args.some((a) => a.includes(prefix))) continue;
+    const name = basename(args[0] ?? "");
+    if (COMPONENTS.has(name)) found.push({ pid, name });
+    // The detached stub: `node …/imagepolicy-lab.mjs stub serve --config <stateDir>/backend/…`.
+    else if (args.includes("stub") && args.includes("serve")) found.push({ pid, name: "stub" });
+  }
+  // Stop order: controller-manager, apiserver, etcd, then the stub.
+  const rank = (n: string) => ["kube-controller-manager", "kube-apiserver", "etcd", "stub"].indexOf(n);
+  return found.sort((a, b) => rank(a.name) - rank(b.name));
+}
