@@ -17,6 +17,7 @@ export type {
   PreflightResult,
   ProfileSwitch,
   ProviderName,
+  RemoveDetachedOptions,
   StartedBackend,
   StartedCluster,
 } from "./providers/provider.ts";

@@ -27,6 +27,10 @@ function inertProvider(usable: boolean): ClusterProvider & { calls: string[] } {
       calls.push("start");
       throw new Error("not expected");
     },
+    removeDetached: async () => {
+      calls.push("removeDetached");
+      return [];
+    },
   };
 }
 
@@ -55,7 +59,6 @@ describe("startLab refuses before it creates anything", () => {
       kubeconfig: join(dir, "kubeconfig"),
       server: "https://127.0.0.1:1",
       profile: { ...DEFAULT_PROFILE },
-      processes: [],
       createdAt: "2026-01-01T00:00:00.000Z",
     });
     await writeFile(join(dir, "kubeconfig"), "the running lab's\n");
@@ -80,11 +83,12 @@ function forgetfulProvider(): ClusterProvider {
     },
     start: async (o) => {
       await writeFile(join(o.stateDir, "kubeconfig"), "key material\n");
-      await writeLabState(o.stateDir, { provider: "local", stateDir: o.stateDir, k8sVersion: o.k8sVersion, kubeconfig: join(o.stateDir, "kubeconfig"), server: "", profile: o.profile, processes: [], createdAt: "now" });
+      await writeLabState(o.stateDir, { provider: "local", stateDir: o.stateDir, k8sVersion: o.k8sVersion, kubeconfig: join(o.stateDir, "kubeconfig"), server: "", profile: o.profile, createdAt: "now" });
       const stop = async () => {};
       const cluster: StartedCluster = { provider: "local", stateDir: o.stateDir, kubeconfigPath: join(o.stateDir, "kubeconfig"), profile: o.profile, applyProfile: async () => ({ elapsedMs: 0 }), logs: async () => "", stop, [Symbol.asyncDispose]: stop };
       return cluster;
     },
+    removeDetached: async () => [],
   };
 }
 

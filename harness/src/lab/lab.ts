@@ -103,13 +103,12 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
         signal: o.signal,
       });
     }
-    const stubRecord = backend
-      ? { controlUrl: backend.controlUrl, reviewUrl: backend.endpoint.url, tokenFile: backend.tokenFile, caFile: backend.caFile, pid: backend.pid, containerId: backend.containerId }
-      : undefined;
-    if (stubRecord) {
+    const stubRecord = backend ? { controlUrl: backend.controlUrl, reviewUrl: backend.endpoint.url, tokenFile: backend.tokenFile, caFile: backend.caFile } : undefined;
+    if (backend && stubRecord) {
       // Recorded before the cluster starts, so `down` finds the stub even if this process is killed
-      // outright while the cluster comes up (providers merge their own fields into this record).
-      await writeLabState(stateDir, { provider: o.provider.name, stateDir, k8sVersion, kubeconfig: "", server: "", profile, processes: [], stub: stubRecord, createdAt: new Date().toISOString() });
+      // outright while the cluster comes up. Where the stub runs is the provider's record, stored
+      // unread; the provider's start() merges its own fields into it.
+      await writeLabState(stateDir, { provider: o.provider.name, stateDir, k8sVersion, kubeconfig: "", server: "", profile, stub: stubRecord, ...backend.record, createdAt: new Date().toISOString() });
     }
     const endpoint = o.externalBackend ?? backend!.endpoint;
     cluster = await o.provider.start({

@@ -1,5 +1,6 @@
 // The one interface every cluster provider implements (local processes, kind). The lab facade
-// (lab/lab.ts) talks only to this, so new providers (probe mode, other versions) slot in unchanged.
+// (lab/lab.ts) and `down` (lab/down.ts, through the registry in select.ts) talk only to this, so new
+// providers (probe mode, other versions) slot in unchanged.
 import type { AdmissionProfile } from "../profile/profile.ts";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import type { Logger, Progress } from "../util/logger.ts";

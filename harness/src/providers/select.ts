@@ -3,8 +3,8 @@
 // Nothing falls back silently: an explicit `kind` that cannot run is returned with its reasons.
 // Also the one registry of providers by name, for commands that know only the name a state file holds.
 import type { ClusterProvider, PreflightResult, ProviderName } from "./provider.ts";
-import { KindProvider, type KindProviderOptions } from "./kind/kind-provider.ts";
-import { LocalProvider, type LocalProviderOptions } from "./local/local-provider.ts";
+import type { KindProviderOptions } from "./kind/kind-provider.ts";
+import type { LocalProviderOptions } from "./local/local-provider.ts";
 import { LabError } from "../util/errors.ts";
 
 export type ProviderChoice = "local" | "kind" | "auto";
@@ -25,10 +25,13 @@ export interface SelectOptions {
   make?: { kind?: () => ClusterProvider; local?: () => ClusterProvider };
 }
 
-/** Every provider by name: a new provider is added here (and to ProviderName), and `down` finds it. */
-const FACTORIES: Record<ProviderName, (o: SelectOptions) => ClusterProvider> = {
-  local: (o) => o.make?.local?.() ?? new LocalProvider(o.local),
-  kind: (o) => o.make?.kind?.() ?? new KindProvider(o.kind),
+/**
+ * Every provider by name: a new provider is added here (and to ProviderName), and `down` finds it.
+ * Loaded on demand, so `down` of a local lab does not pay about a second for the kind provider's imports.
+ */
+const FACTORIES: Record<ProviderName, (o: SelectOptions) => Promise<ClusterProvider>> = {
+  local: async (o) => o.make?.local?.() ?? new (await import("./local/local-provider.ts")).LocalProvider(o.local),
+  kind: async (o) => o.make?.kind?.() ?? new (await import("./kind/kind-provider.ts")).KindProvider(o.kind),
 };
 
 /** The names `providerByName` knows, in the order `down` asks them to look for leftovers. */
@@ -38,10 +41,10 @@ export const PROVIDER_NAMES = Object.keys(FACTORIES) as ProviderName[];
  * The provider a state file names (for `down`, which has only that name). Throws a LabError for a
  * name this version does not know (a state file from a newer version, or edited by hand).
  */
-export function providerByName(name: string, o: SelectOptions = {}): ClusterProvider {
+export async function providerByName(name: string, o: SelectOptions = {}): Promise<ClusterProvider> {
   const make = Object.hasOwn(FACTORIES, name) ? FACTORIES[name as ProviderName] : undefined;
   if (!make) throw new LabError(`unknown provider "${name}": this version knows ${PROVIDER_NAMES.join(", ")}`);
-  return make(o);
+  return await make(o);
 }
 
 /** Returns the provider for `choice` and a sentence saying why; the caller decides what to do with an unusable one. */
@@ -49,11 +52,11 @@ export async function selectProvider(choice: ProviderChoice, o: SelectOptions = 
   const kind = () => providerByName("kind", o);
   const local = () => providerByName("local", o);
   if (choice === "local") {
-    const provider = local();
+    const provider = await local();
     return { provider, preflight: await provider.preflight(), why: "local provider chosen explicitly (--provider local): etcd, kube-apiserver and kube-controller-manager run as processes on loopback." };
   }
   if (choice === "kind") {
-    const provider = kind();
+    const provider = await kind();
     const preflight = await provider.preflight();
     return {
       provider,
@@ -63,12 +66,12 @@ export async function selectProvider(choice: ProviderChoice, o: SelectOptions = 
         : `kind provider chosen explicitly (--provider kind), but it is not usable here: ${preflight.reasons.join("; ")}.`,
     };
   }
-  const k = kind();
+  const k = await kind();
   const kindPreflight = await k.preflight();
   if (kindPreflight.usable) {
     return { provider: k, preflight: kindPreflight, kindPreflight, why: `auto: kind is usable (${kindPreflight.detail ?? "docker, kind and the node image are present"}), so the lab runs in a kind cluster.` };
   }
-  const l = local();
+  const l = await local();
   const preflight = await l.preflight();
   return {
     provider: l,

@@ -9,6 +9,8 @@
 // the `kind` network only if it created it, the admission files and kubeconfig, and (with the stub
 // container) the host copies of the stub's key and control token. A failed create is
 // kept for `kind export logs` (kind runs with --retain), then deleted unless `retain` was asked for.
+// stop() and `down` (removeDetached, from another process) remove through the same removeKindLab
+// (kind-teardown.ts); the state file's `kind` block is this provider's record of what to remove.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";

@@ -88,19 +88,21 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
     const backend = await provider.startBackend({ stateDir: join(stateDir, "stub-only") });
     timings.startBackendMs = performance.now() - t0;
     let goneAfterSecondStop = false;
+    // The provider's own record of where its backend runs (the state file's `kind` block).
+    const containerId = backend.record!.kind!.stubContainerId!;
     try {
       const network = kindNetworkName();
       expect((await tryRun("docker", ["network", "inspect", network])).ok).toBe(true);
       expect(backend.endpoint.url).toBe(`https://${STUB_ALIAS}:${STUB_REVIEW_PORT}/review`);
       expect(backend.controlUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       // The control port is published on loopback only.
-      const ports = await tryRun("docker", ["port", backend.containerId!]);
+      const ports = await tryRun("docker", ["port", containerId]);
       expect(ports.stdout).toMatch(/-> 127\.0\.0\.1:\d+/);
       expect(ports.stdout).not.toMatch(/0\.0\.0\.0/);
 
       // A second container from the same image, on the same network, with only the CA: an HTTPS
       // review by DNS alias, certificate verified (rejectUnauthorized is Node's default).
-      const image = (await tryRun("docker", ["inspect", "--format", "{{.Config.Image}}", backend.containerId!])).stdout.trim();
+      const image = (await tryRun("docker", ["inspect", "--format", "{{.Config.Image}}", containerId])).stdout.trim();
       const entrypoint = JSON.parse((await tryRun("docker", ["image", "inspect", "--format", "{{json .Config.Entrypoint}}", image])).stdout) as string[] | null;
       const nodeBin = entrypoint?.find((p) => /(^|\/)node$/.test(p)) ?? "/usr/local/bin/node";
       const review = { apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { containers: [{ image: "evil.example/x:1" }], namespace: "default" } };
@@ -131,7 +133,7 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
     } finally {
       const first = backend.stop();
       await backend.stop(); // a second, concurrent call waits for the first
-      goneAfterSecondStop = !(await tryRun("docker", ["inspect", "--type=container", backend.containerId!])).ok;
+      goneAfterSecondStop = !(await tryRun("docker", ["inspect", "--type=container", containerId])).ok;
       await first;
       await backend.stop(); // idempotent
     }
@@ -170,6 +172,8 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
     expect(argv.filter((a) => !a.startsWith("version"))).toEqual([
       expect.stringMatching(new RegExp(`^create cluster --name ${name} --image kindest/node:v1\\.36\\.1@sha256:[0-9a-f]{64} --config - --kubeconfig .*/kubeconfig --retain$`)),
       `export logs ${join(dir, "state", "logs", "kind")} --name ${name}`,
+      // The teardown `down` uses too (kind-teardown.ts): it asks which clusters exist, to report only those.
+      "get clusters",
       `delete cluster --name ${name}`,
     ]);
     // kind got the rendered config on stdin, with the absolute admission dir of this lab.

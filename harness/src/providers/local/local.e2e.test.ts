@@ -45,7 +45,7 @@ async function expectNothingLeft(stateDir: string): Promise<void> {
   expect(await filesOutsideLogs(stateDir), "files left outside logs/").toEqual([]);
 }
 
-const pidsByName = async (stateDir: string) => Object.fromEntries((await readLabState(stateDir))!.processes.map((p) => [p.name, p.pid]));
+const pidsByName = async (stateDir: string) => Object.fromEntries((await readLabState(stateDir))!.local!.processes!.map((p) => [p.name, p.pid]));
 
 describe("a local lab whose backend refuses connections", () => {
   let work: string;
@@ -158,8 +158,8 @@ describe("the CLI against real processes", () => {
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toMatch(/Lab ready in [\d.]+s \(local, Kubernetes /);
     const state = (await readLabState(stateDir))!;
-    const pids = [...state.processes.map((p) => p.pid), state.stub!.pid!];
-    expect(state.processes.map((p) => p.name)).toEqual(["etcd", "kube-apiserver", "kube-controller-manager"]);
+    const pids = [...state.local!.processes!.map((p) => p.pid), state.local!.stubPid!];
+    expect(state.local!.processes!.map((p) => p.name)).toEqual(["etcd", "kube-apiserver", "kube-controller-manager"]);
     // `up` has exited, yet its lab runs on.
     for (const pid of pids) expect(await pidRunning(pid), `pid ${pid}`).toBe(true);
     try {
