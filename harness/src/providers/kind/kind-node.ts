@@ -57,6 +57,25 @@ export function bumpRestartAnnotation(manifest: string, value: string): string {
   return doc.toString();
 }
 
+export interface NodeContainer {
+  id: string;
+  /** The pod sandbox: a static pod whose manifest changed gets a new one. */
+  podId: string;
+}
+
+/** The running container of `name` with its pod sandbox (crictl), or undefined. */
+export async function runningContainer(node: string, name: string): Promise<NodeContainer | undefined> {
+  const r = await tryRun("docker", ["exec", node, "crictl", "ps", "--name", name, "--state", "Running", "-o", "json"], { timeoutMs: 15_000 });
+  if (!r.ok) return undefined;
+  const c = (JSON.parse(r.stdout) as { containers?: Array<{ id: string; podSandboxId: string }> }).containers?.[0];
+  return c ? { id: c.id, podId: c.podSandboxId } : undefined;
+}
+
+/** Stops a container in the node, sending SIGKILL after `graceSeconds`. */
+export async function stopNodeContainer(node: string, id: string, graceSeconds: number): Promise<void> {
+  await tryRun("docker", ["exec", node, "crictl", "stop", "--timeout", String(graceSeconds), id], { timeoutMs: 30_000 + graceSeconds * 1000 });
+}
+
 /** ID of the running container of `name` (crictl), or undefined. */
 export async function runningContainerId(node: string, name: string): Promise<string | undefined> {
   const r = await tryRun("docker", ["exec", node, "crictl", "ps", "--name", name, "--state", "Running", "-q"], { timeoutMs: 15_000 });

@@ -24,7 +24,10 @@ import type { StartedBackend, StartedCluster } from "../provider.ts";
 import { KindProvider } from "./kind-provider.ts";
 import { STUB_ALIAS, STUB_REVIEW_PORT } from "./stub-container.ts";
 import { kindNetworkName, tryRun } from "./tools.ts";
-import { dockerGate } from "../../../test/docker-gate.ts";
+import { dockerGate, kindTestsRequired } from "../../../test/docker-gate.ts";
+import { readLabState } from "../lab-state.ts";
+import { dryRunPod } from "../local/test-support.ts";
+import { APISERVER_MANIFEST, nodeExec, RESTART_ANNOTATION, runningContainer } from "./kind-node.ts";
 
 const exec = promisify(execFile);
 const ENSURE_DOCKER = fileURLToPath(new URL("./ensure-docker.sh", import.meta.url));
@@ -200,10 +203,11 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
     expect(await starting).toBeInstanceOf(Error);
   });
 
-  it("brings up a kind cluster whose apiserver denies a pod in a server-side dry run", async (ctx) => {
+  it("a kind cluster denies an untrusted pod; a profile switch restarts the apiserver's static pod and takes effect (fail-open admits)", async (ctx) => {
     if (clusterSkip) {
+      if (kindTestsRequired()) throw new Error(`IMAGEPOLICY_LAB_KIND_TESTS=required, but: ${clusterSkip}`);
       console.warn(`kind.e2e: cluster test skipped: ${clusterSkip}`);
-      ctx.skip();
+      ctx.skip(clusterSkip);
       return;
     }
     const dir = join(stateDir, "cluster");
@@ -212,25 +216,34 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
     try {
       backend = await provider.startBackend({ stateDir: dir });
       const t0 = performance.now();
-      cluster = await provider.start({ stateDir: dir, k8sVersion: "1.36.1", profile: { ...DEFAULT_PROFILE }, backend: backend.endpoint });
+      cluster = await provider.start({ stateDir: dir, k8sVersion: "1.36.1", profile: { ...DEFAULT_PROFILE, allowTTL: -1, denyTTL: -1 }, backend: backend.endpoint });
       timings.clusterCreateMs = performance.now() - t0;
       const kc = new KubeConfig();
       kc.loadFromFile(cluster.kubeconfigPath);
-      const core = kc.makeApiClient(CoreV1Api);
-      const pod = (name: string, image: string) => ({ apiVersion: "v1", kind: "Pod", metadata: { name }, spec: { containers: [{ name: "c", image }] } });
-      let denied: unknown;
-      try {
-        await core.createNamespacedPod({ namespace: "default", body: pod("probe-denied", "evil.example/x:1"), dryRun: "All" });
-      } catch (e) {
-        denied = e;
-      }
-      expect(denied).toBeInstanceOf(ApiException);
-      expect((denied as ApiException<string>).code).toBe(403);
-      expect(JSON.parse((denied as ApiException<string>).body).message).toMatch(/image policy webhook backend denied one or more images/);
-      await core.createNamespacedPod({ namespace: "default", body: pod("probe-allowed", "registry.k8s.io/pause:3.10"), dryRun: "All" });
-      const sw = await cluster.applyProfile({ ...DEFAULT_PROFILE, denyTTL: -1 });
+      const denied = await dryRunPod(kc, { name: "probe-denied", image: "evil.example/x:1" });
+      expect(denied).toMatchObject({ allowed: false, code: 403 });
+      expect(denied.message).toMatch(/image policy webhook backend denied one or more images/);
+      expect(await dryRunPod(kc, { name: "probe-allowed", image: "registry.k8s.io/pause:3.10" })).toMatchObject({ allowed: true });
+
+      // A backend that fails: closed, the trusted image is refused...
+      await backend.control.setFault("status:500");
+      const closed = await dryRunPod(kc, { name: "probe-closed", image: "registry.k8s.io/pause:3.10" });
+      expect(closed).toMatchObject({ allowed: false, code: 403 });
+      const node = `${(await readLabState(dir))!.kind!.clusterName}-control-plane`;
+      const apiserverBefore = await runningContainer(node, "kube-apiserver");
+      // ...and after switching to defaultAllow true (apiserver restarted by kubelet), the same create is admitted.
+      const sw = await cluster.applyProfile({ ...DEFAULT_PROFILE, allowTTL: -1, denyTTL: -1, defaultAllow: true });
       timings.profileSwitchMs = sw.elapsedMs;
-      expect(sw.elapsedMs).toBeGreaterThan(0);
+      const apiserverAfter = await runningContainer(node, "kube-apiserver");
+      expect(apiserverAfter?.podId, "the apiserver runs in a new pod sandbox").not.toBe(apiserverBefore?.podId);
+      const manifest = await nodeExec(node, ["cat", APISERVER_MANIFEST]);
+      expect(manifest).toContain(RESTART_ANNOTATION);
+      const open = await dryRunPod(kc, { name: "probe-open", image: "registry.k8s.io/pause:3.10" });
+      expect(open, "fail-open after the switch").toMatchObject({ allowed: true });
+      expect((await backend.control.journal()).entries.at(-1)?.fault).toBe("status:500");
+      // The audit log (turned on by the kubeadm patch) records that the plugin failed open.
+      const audit = await cluster.logs("audit", 50);
+      expect(audit).toMatch(/imagepolicywebhook\.image-policy\.k8s\.io\/failed-open/);
     } finally {
       await cluster?.stop();
       await backend?.stop();

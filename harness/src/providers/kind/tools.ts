@@ -21,6 +21,9 @@ export const KIND_ENV = Object.freeze({
   IMAGEPOLICY_LAB_STUB_IMAGE_VARIANT: "Stub image: auto (default: `default` when node:24-bookworm-slim is present locally, else `offline`), default (FROM the Node base image, pulled if needed) or offline (FROM scratch with the project's Node binary).",
   TESTCONTAINERS_RYUK_DISABLED: "testcontainers' variable. Set to true by the provider only when the Ryuk image is not present locally; our own teardown then removes the stub container.",
   IMAGEPOLICY_LAB_DOCKER_TESTS: "Tests only: 1 runs the docker-backed e2e tests, 0 skips them. Default: on when CI=true or a Docker engine answers.",
+  IMAGEPOLICY_LAB_KIND_TESTS: "Tests only: `required` makes a kind test that cannot run here (no Docker, no node image, …) fail instead of skip. .ci/run sets it.",
+  IMAGEPOLICY_LAB_FIX_PRIVILEGED: "1/true: when privileged containers fail with `unable to apply caps`, install the docker runtime wrapper (changes /etc/docker/daemon.json; undo: `imagepolicy-lab docker-runtime uninstall`). Default: only say so.",
+  IMAGEPOLICY_LAB_DEBIAN_MIRROR: "Debian mirror debootstrap uses for the node image's rootfs. Default http://deb.debian.org/debian.",
 } as const);
 
 /** kind release the provider expects when the version table names none. Keep in sync with binaries/versions.ts. */

@@ -1,0 +1,99 @@
+// The kind lab as a user drives it, through the real CLI in a child process: `up --provider kind`,
+// a refused image with the backend's reason, a broken backend seen through the journal, `down`; and
+// Ctrl-C during `up`. After each: no container, kind cluster or network of the lab is left.
+//
+// Runs where Docker, kind and a node image are usable (the same gate as the kind catalog); elsewhere
+// it is skipped with the reason, and with IMAGEPOLICY_LAB_KIND_TESTS=required (CI) that is a failure.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dockerGate, kindTestsRequired } from "../../../test/docker-gate.ts";
+import { dryRunPod, execCli, filesOutsideLogs, pollFor, spawnCli } from "../local/test-support.ts";
+import { KindProvider } from "./kind-provider.ts";
+import { findKind, kindNetworkName, tryRun } from "./tools.ts";
+
+const gate = await dockerGate();
+const pre = gate.on ? await new KindProvider().preflight() : undefined;
+const skip = !gate.on ? gate.why : pre && !pre.usable ? pre.reasons.join("; ") : undefined;
+if (skip && kindTestsRequired()) throw new Error(`IMAGEPOLICY_LAB_KIND_TESTS=required, but the kind CLI tests cannot run here: ${skip}`);
+if (skip) console.warn(`kind-cli.e2e: skipped: ${skip}`);
+
+async function labContainers(stateDir: string): Promise<string> {
+  return (await tryRun("docker", ["ps", "-a", "--filter", `label=imagepolicy-lab.dev/state-dir=${stateDir}`, "--format", "{{.Names}}"])).stdout.trim();
+}
+
+async function kindClusters(): Promise<string[]> {
+  const kind = await findKind("v0.32.0");
+  if (!kind.found) return [];
+  return (await tryRun(kind.found.path, ["get", "clusters"])).stdout.split("\n").filter((l) => l.startsWith("iplab-"));
+}
+
+describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
+  let work: string;
+  let networkExisted = false;
+  const clustersBefore: string[] = [];
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "iplab-kind-cli-"));
+    networkExisted = (await tryRun("docker", ["network", "inspect", kindNetworkName()])).ok;
+    clustersBefore.push(...(await kindClusters()));
+  });
+
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  async function expectNothingLeft(stateDir: string): Promise<void> {
+    expect(await labContainers(stateDir), "stub or node containers of the lab").toBe("");
+    expect(await kindClusters(), "kind clusters").toEqual(clustersBefore);
+    if (!networkExisted) expect((await tryRun("docker", ["network", "inspect", kindNetworkName()])).ok, "the kind network the lab created").toBe(false);
+    expect(await filesOutsideLogs(stateDir), "files left outside logs/").toEqual([]);
+  }
+
+  it("up, a refused image with the backend's reason, a 500ing backend asked 5 times, down", async () => {
+    const stateDir = join(work, "lab");
+    const up = await execCli(["up", "--provider", "kind", "--state-dir", stateDir], 600_000);
+    try {
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stderr).toMatch(/kind node image: /);
+      const kc = new KubeConfig();
+      kc.loadFromFile(join(stateDir, "kubeconfig"));
+      const refused = await dryRunPod(kc, { name: "x", image: "nginx" });
+      expect(refused).toMatchObject({ allowed: false, code: 403 });
+      expect(refused.message).toMatch(/image policy webhook backend denied one or more images: docker\.io\/library\/nginx:latest \(from "nginx"\): registry docker\.io not in allow\.registries/);
+
+      expect((await execCli(["stub", "journal", "--state-dir", stateDir, "--reset"])).code).toBe(0);
+      const set = await execCli(["stub", "set", "--state-dir", stateDir, "--fault", "status:500"]);
+      expect(set.code, set.stderr).toBe(0);
+      // An image no earlier create used, so the plugin's cache cannot answer for the backend.
+      const broken = await dryRunPod(kc, { name: "y", image: "registry.k8s.io/pause:3.10.2" });
+      expect(broken).toMatchObject({ allowed: false, code: 403 });
+      expect(broken.message).toMatch(/has prevented the request from succeeding/);
+      const journal = await execCli(["stub", "journal", "--state-dir", stateDir, "--json"]);
+      const entries = (JSON.parse(journal.stdout) as { entries: Array<{ images: string[]; status: number }> }).entries.filter((e) => e.images.includes("registry.k8s.io/pause:3.10.2"));
+      expect(entries.map((e) => e.status)).toEqual([500, 500, 500, 500, 500]);
+    } finally {
+      const down = await execCli(["down", "--state-dir", stateDir], 300_000);
+      expect(down.code, down.stderr).toBe(0);
+      expect(down.stdout).toMatch(/kind cluster iplab-/);
+    }
+    await expectNothingLeft(stateDir);
+    const again = await execCli(["down", "--state-dir", stateDir]);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
+  it("SIGINT during `up` (while kind creates the cluster) exits 130 and leaves nothing", async () => {
+    const stateDir = join(work, "interrupted");
+    const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir]);
+    await c.waitForStderr(/kind create cluster iplab-/, 300_000);
+    // Wait until the node container exists, so the interrupt has something real to undo.
+    await pollFor("the kind node container", async () => ((await tryRun("docker", ["ps", "-q", "--filter", "label=io.x-k8s.kind.role=control-plane"])).stdout.trim() || undefined), 120_000);
+    c.child.kill("SIGINT");
+    const code = await c.exited;
+    expect(code, c.output.stderr).toBe(130);
+    expect(c.output.stderr).toContain("SIGINT: stopping everything this command started");
+    await expectNothingLeft(stateDir);
+  });
+});
