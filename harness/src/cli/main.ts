@@ -1,6 +1,6 @@
 // The CLI: argv in, exit code out. A thin layer over the library; only bin.ts calls process.exit.
 import { Command, CommanderError, Option } from "commander";
-import { processCleanup } from "../util/cleanup.ts";
+import { processCleanup, SIGNAL_EXIT_CODES } from "../util/cleanup.ts";
 import { reportError } from "./exit-codes.ts";
 import { defaultIO, type CliIO } from "./io.ts";
 import { collect, parseIntArg, profileOptions } from "./options.ts";
@@ -165,6 +165,14 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     return reportError(io, err, globals().verbose);
+  }
+  // A command that returns while its interrupt's cleanup still runs (its own start failed because
+  // the cleanup pulled the ground away) must not exit 0 before that cleanup ends: wait for it and
+  // exit as the signal handler would.
+  const signal = processCleanup.interrupted;
+  if (signal) {
+    await processCleanup.runAll().catch(() => {});
+    return (SIGNAL_EXIT_CODES as Partial<Record<NodeJS.Signals, number>>)[signal] ?? 130;
   }
   return exitCode;
 }

@@ -77,7 +77,7 @@ export class CleanupRegistry {
     if (this.signalsInstalled) return;
     this.signalsInstalled = true;
     let firstAt: number | undefined;
-    for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+    for (const [sig, code] of Object.entries(SIGNAL_EXIT_CODES) as Array<[NodeJS.Signals, number]>) {
       host.on(sig, () => {
         if (firstAt !== undefined) {
           if (host.now() - firstAt >= DUPLICATE_SIGNAL_MS) host.exit(code);
@@ -93,6 +93,9 @@ export class CleanupRegistry {
     }
   }
 }
+
+/** The signals the CLI handles, and the exit code each ends the process with (128 + signal number). */
+export const SIGNAL_EXIT_CODES = Object.freeze({ SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const);
 
 /** How long after a signal a repeat counts as the same interrupt (see installSignalHandlers). */
 export const DUPLICATE_SIGNAL_MS = 1_000;

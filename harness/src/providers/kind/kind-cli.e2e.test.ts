@@ -96,4 +96,19 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
     expect(c.output.stderr).toContain("SIGINT: stopping everything this command started");
     await expectNothingLeft(stateDir);
   });
+
+  it("after `up` is killed outright (SIGKILL) while kind creates the cluster, `down` still removes the cluster, the stub and the network", async () => {
+    const stateDir = join(work, "killed");
+    const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir]);
+    await c.waitForStderr(/kind create cluster iplab-/, 300_000);
+    await pollFor("the kind node container", async () => ((await tryRun("docker", ["ps", "-q", "--filter", "label=io.x-k8s.kind.role=control-plane"])).stdout.trim() || undefined), 120_000);
+    // No handler runs on SIGKILL: only the state file knows the cluster kind is still creating.
+    c.child.kill("SIGKILL");
+    await c.exited;
+    expect(await kindClusters(), "the orphaned cluster").not.toEqual(clustersBefore);
+    const down = await execCli(["down", "--state-dir", stateDir], 300_000);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toMatch(/kind cluster iplab-/);
+    await expectNothingLeft(stateDir);
+  });
 });

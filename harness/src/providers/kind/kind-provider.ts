@@ -297,6 +297,22 @@ export class KindProvider implements ClusterProvider {
       const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi, allowCgroupV1: cgroupV1, audit: true });
       await writeFile(join(stateDir, "kind-config.yaml"), config, { mode: 0o644 });
 
+      // Recorded before `kind create`, so `down` finds the cluster even when this process is killed
+      // outright (SIGKILL, OOM) while kind is still creating it. The backend's record is kept.
+      const previous = await readLabState(stateDir);
+      const state: LabState = {
+        ...previous,
+        provider: "kind",
+        stateDir,
+        k8sVersion: o.k8sVersion,
+        kubeconfig: kubeconfigPath,
+        server: "",
+        profile: o.profile,
+        kind: { ...previous?.kind, clusterName, networkCreated: network.created, networkName: network.name },
+        createdAt: new Date().toISOString(),
+      };
+      await writeLabState(stateDir, state);
+
       await task(o.progress, `kind create cluster ${clusterName}`, async (t) => {
         created = true; // from here on, nodes may exist: teardown must run `kind delete`
         // Same network as the stub; the variable is only passed when it is not kind's default (kind warns about it).
@@ -335,18 +351,7 @@ export class KindProvider implements ClusterProvider {
       });
 
       // The backend's part of the record (the stub's container id) is already there: keep it.
-      const previous = await readLabState(stateDir);
-      const state: LabState = {
-        ...previous,
-        provider: "kind",
-        stateDir,
-        k8sVersion: o.k8sVersion,
-        kubeconfig: kubeconfigPath,
-        server: loadKubeConfig(kubeconfigPath).getCurrentCluster()?.server ?? "",
-        profile: o.profile,
-        kind: { ...previous?.kind, clusterName, networkCreated: network.created, networkName: network.name },
-        createdAt: new Date().toISOString(),
-      };
+      state.server = loadKubeConfig(kubeconfigPath).getCurrentCluster()?.server ?? "";
       await writeLabState(stateDir, state);
 
       let profile = o.profile;

@@ -153,7 +153,8 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
     const fake = await writeFakeKind(dir);
     const updates: string[] = [];
     const warnings: string[] = [];
-    const fakeProvider = new KindProvider({ cleanup, kindPath: fake });
+    // An explicit image: kind is fake, so no image needs to exist (nothing would boot it).
+    const fakeProvider = new KindProvider({ cleanup, kindPath: fake, nodeImage: "example.invalid/kind-node:fake" });
     const sizeBefore = cleanup.size;
     let err: unknown;
     try {
@@ -173,7 +174,7 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
     const argv = (await readFile(join(dir, "argv.log"), "utf8")).trim().split("\n");
     const name = /--name (iplab-[0-9a-f]{6})/.exec(argv.find((a) => a.startsWith("create"))!)![1]!;
     expect(argv.filter((a) => !a.startsWith("version"))).toEqual([
-      expect.stringMatching(new RegExp(`^create cluster --name ${name} --image kindest/node:v1\\.36\\.1@sha256:[0-9a-f]{64} --config - --kubeconfig .*/kubeconfig --retain$`)),
+      expect.stringMatching(new RegExp(`^create cluster --name ${name} --image example\\.invalid/kind-node:fake --config - --kubeconfig .*/kubeconfig --retain$`)),
       `export logs ${join(dir, "state", "logs", "kind")} --name ${name}`,
       // The teardown `down` uses too (kind-teardown.ts): it asks which clusters exist, to report only those.
       "get clusters",
@@ -188,7 +189,8 @@ describe.skipIf(!gate.on)("kind provider against Docker", () => {
   it("a cleanup run (Ctrl-C) during a failed start's teardown waits for `kind delete` to finish", async () => {
     const dir = join(stateDir, "fake-kind-slow-delete");
     const fake = await writeFakeKind(dir, { deleteSeconds: 1 });
-    const fakeProvider = new KindProvider({ cleanup, kindPath: fake });
+    // An explicit image: kind is fake, so no image needs to exist (nothing would boot it).
+    const fakeProvider = new KindProvider({ cleanup, kindPath: fake, nodeImage: "example.invalid/kind-node:fake" });
     const starting = fakeProvider
       .start({ stateDir: join(dir, "state"), k8sVersion: "1.36.1", profile: { ...DEFAULT_PROFILE }, backend: { url: `https://${STUB_ALIAS}:${STUB_REVIEW_PORT}/review`, caPem: "CA" } })
       .catch((e: unknown) => e);
