@@ -155,6 +155,7 @@ try {
     try {
       const report = await runScenarios({ lab, scenarios });
       const passed = report.scenarios.filter((r) => r.verdict === "pass").length;
+      for (const r of report.scenarios.filter((x) => x.verdict !== "pass")) notes.push(`catalog on kind: ${r.name} ${r.verdict}: ${r.reason ?? ""}`);
       rows.push(
         `| Whole catalog on kind (${scenarios.length} scenarios, ${passed} passed) | ${ms(report.durationMs)} | target ≤ 4 min; lab start ${ms(labMs)} before it; run/unavoidable-wait ratio ${(report.durationMs / report.unavoidableWaitMs).toFixed(2)} |`,
       );

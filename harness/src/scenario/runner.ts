@@ -8,6 +8,7 @@ import type { StartedLab } from "../lab/lab.ts";
 import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
 import { sleep } from "../util/wait.ts";
 import { evaluate, matches, substitute, type Observation } from "./checks.ts";
+import type { V1Pod } from "@kubernetes/client-node";
 import { K8s, podManifest, type ApiOutcome } from "./k8s-actions.ts";
 import type { LoadedScenario } from "./load.ts";
 import { totals, type RunReport, type ScenarioResult, type StepResult, type Verdict } from "./result.ts";
@@ -406,21 +407,23 @@ async function play(step: StepDoc, i: number, ctx: StepCtx): Promise<Played> {
   if ("updatePod" in step) {
     const u = step.updatePod;
     const namespace = stepNs(ctx, u.namespace);
-    const pod = await k8s.readPod(namespace, u.name);
-    if (u.image) pod.spec!.containers[0]!.image = u.image;
-    if (u.labels) pod.metadata!.labels = { ...pod.metadata!.labels, ...u.labels };
-    if (u.annotations) pod.metadata!.annotations = { ...pod.metadata!.annotations, ...u.annotations };
     const dryRun = u.dryRun ?? false;
-    const outcome = await k8s.outcome(() => k8s.core.replaceNamespacedPod({ name: u.name, namespace, body: pod, dryRun: dryRun ? "All" : undefined }));
+    const { outcome, pod } = await replaceOnConflict(k8s, namespace, u.name, (pod) => {
+      if (u.image) pod.spec!.containers[0]!.image = u.image;
+      if (u.labels) pod.metadata!.labels = { ...pod.metadata!.labels, ...u.labels };
+      if (u.annotations) pod.metadata!.annotations = { ...pod.metadata!.annotations, ...u.annotations };
+      return k8s.core.replaceNamespacedPod({ name: u.name, namespace, body: pod, dryRun: dryRun ? "All" : undefined });
+    });
     if (outcome.allowed) outcome.code = 200;
     return { outcome, podName: u.name, namespace, dryRun, request: { kind: "Pod (update)", name: u.name, namespace, images: pod.spec!.containers.map((c) => c.image ?? ""), dryRun } };
   }
   if ("addEphemeralContainer" in step) {
     const e = step.addEphemeralContainer;
     const namespace = stepNs(ctx, e.namespace);
-    const pod = await k8s.readPod(namespace, e.pod);
-    pod.spec!.ephemeralContainers = [...(pod.spec!.ephemeralContainers ?? []), { name: e.name ?? `debug${i}`, image: e.image }];
-    const outcome = await k8s.outcome(() => k8s.core.replaceNamespacedPodEphemeralcontainers({ name: e.pod, namespace, body: pod }));
+    const { outcome } = await replaceOnConflict(k8s, namespace, e.pod, (pod) => {
+      pod.spec!.ephemeralContainers = [...(pod.spec!.ephemeralContainers ?? []), { name: e.name ?? `debug${i}`, image: e.image }];
+      return k8s.core.replaceNamespacedPodEphemeralcontainers({ name: e.pod, namespace, body: pod });
+    });
     if (outcome.allowed) outcome.code = 200;
     return { outcome, podName: e.pod, namespace, request: { kind: "Pod (ephemeralcontainers)", name: e.pod, namespace, images: [e.image] } };
   }
@@ -518,5 +521,24 @@ async function findAudit(ctx: StepCtx, played: Played): Promise<Record<string, s
     }
     if (performance.now() > deadline) return undefined;
     await sleep(100, ctx.signal);
+  }
+}
+
+/**
+ * Read-modify-replace of a pod, retried on 409 Conflict (as client-go's RetryOnConflict): on a
+ * cluster with a kubelet (kind) the pod's status changes under us. The resourceVersion conflict is
+ * found before validating admission runs, so the backend is never asked for a conflicting attempt
+ * and the step's backend call count stays exact.
+ */
+async function replaceOnConflict(
+  k8s: K8s,
+  namespace: string,
+  name: string,
+  replace: (pod: V1Pod) => Promise<unknown>,
+): Promise<{ outcome: ApiOutcome; pod: V1Pod }> {
+  for (let attempt = 1; ; attempt++) {
+    const pod = await k8s.readPod(namespace, name);
+    const outcome = await k8s.outcome(() => replace(pod));
+    if (outcome.code !== 409 || attempt >= 5) return { outcome, pod };
   }
 }
