@@ -57,8 +57,9 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
 
   program
     .command("down")
-    .description("stop a lab started with `up` and remove its keys (safe to run twice)")
-    .requiredOption("--state-dir <dir>", "the lab's state directory")
+    .description("stop a lab started with `up` and remove its keys (safe to run twice); --all: every lab no running command owns")
+    .option("--state-dir <dir>", "the lab's state directory")
+    .option("--all", "find labs by what runs (processes, containers, kind clusters) and stop every one no running command owns")
     .action(action(async (opts) => (await import("./commands/down.ts")).down(opts, io)));
 
   const lint = program

@@ -31,6 +31,7 @@ function inertProvider(usable: boolean): ClusterProvider & { calls: string[] } {
       calls.push("removeDetached");
       return [];
     },
+    findLeftovers: async () => [],
   };
 }
 
@@ -89,6 +90,7 @@ function forgetfulProvider(): ClusterProvider {
       return cluster;
     },
     removeDetached: async () => [],
+    findLeftovers: async () => [],
   };
 }
 

@@ -7,7 +7,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import { DEFAULT_K8S_VERSION } from "../binaries/index.ts";
 import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
-import { LAB_STATE_FILE, readLabState, removeSecrets, writeLabState } from "../providers/lab-state.ts";
+import { claimStateDir, LAB_STATE_FILE, readLabState, removeSecrets, writeLabState } from "../providers/lab-state.ts";
 import type { BackendEndpoint, ClusterProvider, ProfileSwitch, StartedBackend, StartedCluster } from "../providers/provider.ts";
 import { processCleanup, type CleanupRegistry } from "../util/cleanup.ts";
 import { ConfigError, ProviderUnavailableError } from "../util/errors.ts";
@@ -40,6 +40,8 @@ export interface LabOptions {
   progress?: Progress;
   signal?: AbortSignal;
   cleanup?: CleanupRegistry;
+  /** Called with the lab's state directory as soon as it is claimed, before anything starts (`run` prints it). */
+  onStateDir?: (stateDir: string) => void;
 }
 
 export interface StartedLab extends AsyncDisposable {
@@ -66,19 +68,21 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
   const preflight = await o.provider.preflight();
   if (!preflight.usable) throw new ProviderUnavailableError(o.provider.name, preflight.reasons);
   const ownsStateDir = !o.stateDir;
-  if (o.stateDir) {
-    // A second lab in the same directory would overwrite the first one's state (so `down` could no
-    // longer find its processes) and, failing, remove its keys.
-    const existing = await readLabState(resolve(o.stateDir));
-    if (existing) {
-      throw new ConfigError(
-        [{ file: join(resolve(o.stateDir), LAB_STATE_FILE), path: "", message: `a ${existing.provider} lab created ${existing.createdAt} still uses this directory; stop it with \`imagepolicy-lab down --state-dir ${o.stateDir}\` or choose another --state-dir` }],
-        "state directory in use",
-      );
-    }
-  }
   const stateDir = o.stateDir ? resolve(o.stateDir) : await mkdtemp(join(tmpdir(), "imagepolicy-lab-"));
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // Claimed atomically first, so of two commands started at once into one directory the second is
+  // refused at once; then a lab still running here (a detached `up`) is refused too: a second lab
+  // would overwrite its state (so `down` could no longer find its processes) and, failing, remove its keys.
+  const releaseClaim = await claimStateDir(stateDir, { detached: o.detached ?? false });
+  const existing = await readLabState(stateDir);
+  if (existing) {
+    await releaseClaim();
+    throw new ConfigError(
+      [{ file: join(stateDir, LAB_STATE_FILE), path: "", message: `a ${existing.provider} lab created ${existing.createdAt} still uses this directory; stop it with \`imagepolicy-lab down --state-dir ${o.stateDir}\` or choose another --state-dir` }],
+      "state directory in use",
+    );
+  }
+  o.onStateDir?.(stateDir);
   const cleanup = o.cleanup ?? processCleanup;
   const removeTemp = ownsStateDir ? cleanup.add(`temp dir ${stateDir}`, () => rm(stateDir, { recursive: true, force: true })) : () => {};
 

@@ -112,6 +112,10 @@ export interface ClusterProvider {
   preflight(): Promise<PreflightResult>;
   /** Starts the stub backend first: with defaultAllow false, the cluster's own pods need it (kind). */
   startBackend(options: BackendStartOptions): Promise<StartedBackend>;
+  /**
+   * Starts the cluster; resolves only when a user can create a pod at once in `default`,
+   * `kube-system` and `kube-public` (their `default` ServiceAccounts exist: common/user-ready.ts).
+   */
   start(options: ClusterStartOptions): Promise<StartedCluster>;
   /**
    * Removes what a detached lab of this provider left (`down`, from another process than `up`):
@@ -121,4 +125,19 @@ export interface ClusterProvider {
    * Keys and the state file are the caller's (removeSecrets).
    */
   removeDetached(options: RemoveDetachedOptions): Promise<string[]>;
+  /**
+   * Labs of this provider on this machine, found by what they left (processes, containers, clusters),
+   * not by a state file: for `down --all` and the orphan warnings of `up`/`run`. Cheap; starts nothing.
+   */
+  findLeftovers(): Promise<Leftover[]>;
+}
+
+/** Something a lab left running, grouped by its state directory when that can be told. */
+export interface Leftover {
+  /** The lab's state directory; undefined when nothing left names it (then `remove` is set). */
+  stateDir?: string;
+  /** What runs, e.g. "kube-apiserver (pid 123)", "kind cluster iplab-1a2b3c". */
+  parts: string[];
+  /** Removes a leftover that has no state directory; returns what it removed. */
+  remove?: () => Promise<string[]>;
 }

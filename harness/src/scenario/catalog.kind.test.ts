@@ -26,15 +26,26 @@ await defineCatalogSuite({
     expect(audit.length, "the kind apiserver writes its audit log").toBeGreaterThan(0);
     // kube-system keeps working under the catalog's fail-closed profiles: the static (mirror) pods,
     // kube-proxy and CoreDNS were all admitted by the stub's default policy and are running.
+    // After the last profile switch the kubelet re-creates the apiserver's mirror pod through the new
+    // apiserver, a few seconds later and reviewed like any pod; wait for it rather than race it.
     const kc = new KubeConfig();
     kc.loadFromFile(lab.cluster.kubeconfigPath);
-    const pods = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: "kube-system" })).items;
-    const summary = pods.map((p) => `${p.metadata?.name}=${p.status?.phase}`);
-    console.log(`kind kube-system after the catalog: ${summary.join(", ")}`);
-    for (const prefix of ["kube-apiserver-", "kube-controller-manager-", "kube-scheduler-", "etcd-", "kube-proxy-", "coredns-"]) {
-      const pod = pods.find((p) => p.metadata?.name?.startsWith(prefix));
-      expect(pod?.status?.phase, `${prefix}* in kube-system (${summary.join(", ")})`).toBe("Running");
+    const core = kc.makeApiClient(CoreV1Api);
+    const prefixes = ["kube-apiserver-", "kube-controller-manager-", "kube-scheduler-", "etcd-", "kube-proxy-", "coredns-"];
+    let summary: string[] = [];
+    const deadline = performance.now() + 90_000;
+    for (;;) {
+      const pods = (await core.listNamespacedPod({ namespace: "kube-system" })).items;
+      summary = pods.map((p) => `${p.metadata?.name}=${p.status?.phase}`);
+      const missing = prefixes.filter((prefix) => pods.find((p) => p.metadata?.name?.startsWith(prefix))?.status?.phase !== "Running");
+      if (!missing.length || performance.now() > deadline) {
+        const journal = (await lab.stub!.journal()).entries.filter((e) => e.namespace === "kube-system").slice(-5);
+        expect(missing, `kube-system pods not Running (${summary.join(", ")}); the backend's last kube-system reviews: ${JSON.stringify(journal.map((e) => [e.images, e.outcome, e.status]))}`).toEqual([]);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
     }
+    console.log(`kind kube-system after the catalog: ${summary.join(", ")}`);
   },
   afterStop: async () => {
     // Nothing of the lab's is left: no node or stub container, no kind cluster, no anonymous volume.

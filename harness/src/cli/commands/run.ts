@@ -9,6 +9,7 @@ import { loadScenarios, resolveScenarioArgs } from "../../scenario/load.ts";
 import { exitCodeFor, type RunReport } from "../../scenario/result.ts";
 import { planByProfile, runScenarios } from "../../scenario/runner.ts";
 import { EXIT } from "../exit-codes.ts";
+import { warnAboutOrphans } from "../../lab/orphans.ts";
 import type { CliIO } from "../io.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
 import { VERSION } from "../../util/version.ts";
@@ -34,6 +35,7 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   logger.info(`provider: ${provider.name} (${why}); ${scenarios.length} scenarios`);
+  await warnAboutOrphans(logger);
   const color = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
   const first = planByProfile(scenarios)[0]!.profile;
   const t0 = performance.now();
@@ -66,6 +68,9 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
       profile: first,
       logger,
       progress: terminalProgress(io, g.quiet),
+      // Said before anything starts: if this command is killed outright, the user knows where the
+      // lab's files are (`down --state-dir` takes it from there).
+      onStateDir: (dir) => logger.info(`lab state: ${dir} (if this command is killed: imagepolicy-lab down --state-dir ${dir})`),
     });
   } catch (err) {
     await reportLabError(err);

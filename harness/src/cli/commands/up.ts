@@ -7,6 +7,7 @@ import { startLab } from "../../lab/lab.ts";
 import type { AdmissionProfile } from "../../profile/profile.ts";
 import { selectProvider } from "../../providers/select.ts";
 import { ConfigError } from "../../util/errors.ts";
+import { warnAboutOrphans } from "../../lab/orphans.ts";
 import type { CliIO } from "../io.ts";
 import { lintProfileFlags, profileFromFlags, type ProfileFlags } from "../options.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
@@ -46,6 +47,7 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   logger.info(`provider: ${provider.name} (${why})`);
+  await warnAboutOrphans(logger);
   const policy = flags.policy
     ? await loadPolicyFile(resolve(io.cwd, flags.policy))
     : flags.trust?.length

@@ -146,7 +146,7 @@ describe("stubServeConfig", () => {
 
 describe("selectProvider", () => {
   const fake = (name: "kind" | "local", pre: PreflightResult): ClusterProvider =>
-    ({ name, preflight: async () => pre, startBackend: async () => { throw new Error("unused"); }, start: async () => { throw new Error("unused"); }, removeDetached: async () => [] }) as ClusterProvider;
+    ({ name, preflight: async () => pre, startBackend: async () => { throw new Error("unused"); }, start: async () => { throw new Error("unused"); }, removeDetached: async () => [], findLeftovers: async () => [] }) as ClusterProvider;
   const kindOk = () => fake("kind", { usable: true, reasons: [], detail: "docker 28, kind v0.32.0" });
   const kindNo = () => fake("kind", { usable: false, reasons: ["the Docker daemon does not answer"] });
   const local = () => fake("local", { usable: true, reasons: [] });

@@ -26,7 +26,7 @@ import { httpsRequest, kubeconfigTarget } from "../../util/https-get.ts";
 import { silentLogger, task, type Logger } from "../../util/logger.ts";
 import { waitFor } from "../../util/wait.ts";
 import { readLabState, writeLabState, type LabState } from "../lab-state.ts";
-import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster } from "../provider.ts";
+import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, Leftover, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster } from "../provider.ts";
 import { kindRecord, removeKindLab } from "./kind-teardown.ts";
 import { APISERVER_MANIFEST, componentLogs, controlPlaneNode, missingFromManifest, nodeExec, restartApiserverViaManifest, runningContainer, stopNodeContainer } from "./kind-node.ts";
 import type * as StubContainer from "./stub-container.ts";
@@ -34,6 +34,7 @@ import { STUB_ALIAS } from "./stub-alias.ts";
 // testcontainers costs about a second to import; only kind labs need it.
 const loadStubContainer = (): Promise<typeof StubContainer> => import("./stub-container.ts");
 import { probeGo } from "../../binaries/go-build.ts";
+import { waitUntilUsable } from "../common/user-ready.ts";
 import {
   DEFAULT_KIND_RELEASE,
   dockerStatus,
@@ -199,8 +200,41 @@ export class KindProvider implements ClusterProvider {
   }
 
   /** Deletes the cluster, the stub container and (when the lab created it) the network its record names (kind-teardown.ts). */
+  /**
+   * Stub containers by their state-dir label, and kind clusters named iplab-* (by their node
+   * containers' label), matched to a state dir through its state file; a cluster no state dir names
+   * is its own leftover, removed with `kind delete cluster`.
+   */
+  async findLeftovers(): Promise<Leftover[]> {
+    if (!(await dockerStatus()).daemon) return [];
+    const stubs = await tryRun("docker", ["ps", "-a", "--filter", "label=imagepolicy-lab.dev/state-dir", "--format", '{{.Label "imagepolicy-lab.dev/state-dir"}}\t{{.Names}}']);
+    const byDir = new Map<string, string[]>();
+    for (const line of stubs.stdout.split("\n").filter(Boolean)) {
+      const [dir = "", name = ""] = line.split("\t");
+      byDir.set(dir, [...(byDir.get(dir) ?? []), `stub container ${name}`]);
+    }
+    const nodes = await tryRun("docker", ["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", '{{.Label "io.x-k8s.kind.cluster"}}']);
+    const clusters = new Set(nodes.stdout.split("\n").filter((c) => c.startsWith("iplab-")));
+    for (const dir of byDir.keys()) {
+      const name = (await readLabState(dir))?.kind?.clusterName;
+      if (name && clusters.delete(name)) byDir.get(dir)!.push(`kind cluster ${name}`);
+    }
+    const out: Leftover[] = [...byDir].map(([stateDir, parts]) => ({ stateDir, parts }));
+    for (const clusterName of clusters) {
+      out.push({ parts: [`kind cluster ${clusterName}`], remove: () => removeKindLab({ clusterName }, { kind: () => this.installedKind(DEFAULT_K8S_VERSION) }) });
+    }
+    return out;
+  }
+
   async removeDetached(o: RemoveDetachedOptions): Promise<string[]> {
-    if (!o.state) return [];
+    if (!o.state) {
+      // No state file (an `up` killed before it wrote one, or an orphan found by `down --all`): the
+      // stub container still carries the state dir in its label.
+      const ids = (await tryRun("docker", ["ps", "-aq", "--filter", `label=imagepolicy-lab.dev/state-dir=${o.stateDir}`])).stdout.split("\n").filter(Boolean);
+      const removed: string[] = [];
+      for (const id of ids) removed.push(...(await removeKindLab({ stubContainerId: id }, { logger: o.logger })));
+      return removed;
+    }
     const record = kindRecord(o.state);
     const network = record.networkName ? { name: record.networkName, created: record.networkCreated ?? false } : undefined;
     const k8sVersion = o.state.k8sVersion;
@@ -345,9 +379,9 @@ export class KindProvider implements ClusterProvider {
         const core = coreApi(kubeconfigPath);
         t.update("node Ready");
         await waitFor(`kind node ${node} Ready`, async () => ((await nodeReady(core, node)) ? true : undefined), { timeoutMs: budget, intervalMs: 1_000, signal: o.signal });
-        // Pods need the default ServiceAccount, which the controller-manager creates a little later.
-        t.update("default ServiceAccount");
-        await waitFor("the default ServiceAccount", async () => (await core.readNamespacedServiceAccount({ name: "default", namespace: "default" })) ? true : undefined, { timeoutMs: budget, intervalMs: 1_000, signal: o.signal });
+        // Ready for what a user does next: a pod in default, kube-system or kube-public (user-ready.ts).
+        t.update("default ServiceAccounts");
+        await waitUntilUsable(kubeconfigPath, { timeoutMs: budget, signal: o.signal, onWaiting: (ns) => t.update(`default ServiceAccount in ${ns.join(", ")}`) });
       });
 
       // The backend's part of the record (the stub's container id) is already there: keep it.

@@ -16,9 +16,10 @@ import { silentLogger, task } from "../../util/logger.ts";
 import { ManagedProcess, tailFile } from "../../util/managed-process.ts";
 import { freePort } from "../../util/ports.ts";
 import { waitFor } from "../../util/wait.ts";
-import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster } from "../provider.ts";
+import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, Leftover, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster } from "../provider.ts";
 import { startLocalBackend } from "./local-backend.ts";
-import { removeLocalLab } from "./local-teardown.ts";
+import { createDefaultServiceAccounts, waitUntilUsable } from "../common/user-ready.ts";
+import { localLeftovers, removeLocalLab } from "./local-teardown.ts";
 import { readLabState, removeSecrets, writeLabState, type LabState } from "../lab-state.ts";
 import { writeClusterPki, type ClusterPki } from "./cluster-pki.ts";
 import { apiserverFlags, AUDIT_POLICY, controllerManagerFlags, etcdFlags, type LocalLayout, type LocalPorts } from "./component-flags.ts";
@@ -45,6 +46,10 @@ export class LocalProvider implements ClusterProvider {
 
   startBackend(o: BackendStartOptions): Promise<StartedBackend> {
     return startLocalBackend(o, this.options.cleanup ?? processCleanup);
+  }
+
+  findLeftovers(): Promise<Leftover[]> {
+    return localLeftovers();
   }
 
   /** Stops the recorded processes, then any unrecorded one whose command line names the state dir (local-teardown.ts). */
@@ -151,9 +156,9 @@ export class LocalProvider implements ClusterProvider {
       const kcm = await task(o.progress, "start kube-controller-manager", async () => {
         const p = await startComponent("kube-controller-manager", binaries.kubeControllerManager, controllerManagerFlags(pki, layout, ports));
         // Pods need the `default` ServiceAccount. The controller-manager creates it in every namespace,
-        // but only seconds after it starts; creating this first one ourselves (as envtest does) makes the
-        // lab usable at once, while new namespaces still prove the controller-manager works.
-        await ensureDefaultServiceAccount(server, pki);
+        // but only seconds after it starts; creating the user namespaces' ones ourselves (as envtest
+        // does) makes the lab usable at once, while new namespaces still prove the controller-manager works.
+        await createDefaultServiceAccounts({ server, tls: { caPem: pki.caPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem }, headers: {} });
         // Its secure port opens once its startup checks against the apiserver passed; a
         // controller-manager that exits before that is reported here, not by a later scenario.
         await waitReady(`kube-controller-manager on 127.0.0.1:${ports.controllerManager}`, p, budget, o.signal, () => tcpOpen(ports.controllerManager));
@@ -161,6 +166,9 @@ export class LocalProvider implements ClusterProvider {
       });
 
       await recordProcesses([etcd, apiserver, kcm]);
+      await task(o.progress, `ready for pods in default, kube-system, kube-public`, (t) =>
+        waitUntilUsable(kubeconfigPath, { timeoutMs: budget, signal: o.signal, onWaiting: (ns) => t.update(`default ServiceAccount in ${ns.join(", ")}`) }),
+      );
 
       let profile = o.profile;
       const cluster: StartedCluster = {
@@ -226,16 +234,6 @@ function tcpOpen(port: number): Promise<true | undefined> {
     });
     socket.on("error", () => resolve(undefined));
   });
-}
-
-async function ensureDefaultServiceAccount(server: string, pki: ClusterPki): Promise<void> {
-  const { status } = await httpsRequest(
-    `${server}/api/v1/namespaces/default/serviceaccounts`,
-    { caPem: pki.caPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem },
-    { method: "POST", json: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace: "default" } }, timeoutMs: 10_000 },
-  );
-  // 409: the controller-manager was faster.
-  if (status !== 201 && status !== 409) throw new Error(`failed to create the default ServiceAccount: HTTP ${status}`);
 }
 
 /**

@@ -75,3 +75,26 @@ export async function strayComponents(stateDir: string): Promise<{ pid: number; 
   const rank = (n: string) => ["kube-controller-manager", "kube-apiserver", "etcd", "stub"].indexOf(n);
   return found.sort((a, b) => rank(a.name) - rank(b.name));
 }
+
+/** The lab files whose paths appear in a component's arguments; the directory above them is the state dir. */
+const LAB_PATH_RE = /^(\/.+?)\/(?:pki|etcd-data|admission|backend)(?:\/|$)/;
+
+/**
+ * Every local lab component on this machine (Linux: /proc), grouped by the state directory its
+ * arguments name. For `down --all`: found by what runs, whatever state files say.
+ */
+export async function localLeftovers(): Promise<Array<{ stateDir: string; parts: string[] }>> {
+  const pids = (await readdir("/proc").catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
+  const byDir = new Map<string, string[]>();
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    const args = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    const name = basename(args[0] ?? "");
+    const what = COMPONENTS.has(name) ? name : args.includes("stub") && args.includes("serve") ? "stub" : undefined;
+    if (!what) continue;
+    const dir = args.flatMap((a) => a.split("=")).map((a) => LAB_PATH_RE.exec(a)?.[1]).find(Boolean);
+    if (!dir) continue;
+    byDir.set(dir, [...(byDir.get(dir) ?? []), `${what} (pid ${pid})`]);
+  }
+  return [...byDir].map(([stateDir, parts]) => ({ stateDir, parts }));
+}
