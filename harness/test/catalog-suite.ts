@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLab, type StartedLab } from "../src/lab/lab.ts";
 import type { ClusterProvider } from "../src/providers/provider.ts";
 import { scenarioLog } from "../src/report/evidence.ts";
+import { waitRatio } from "../src/report/format.ts";
 import { loadScenarios, resolveScenarioArgs } from "../src/scenario/load.ts";
 import type { RunReport } from "../src/scenario/result.ts";
 import { planByProfile, runScenarios } from "../src/scenario/runner.ts";
@@ -46,7 +47,7 @@ export async function defineCatalogSuite(o: CatalogSuiteOptions): Promise<void> 
       report = await runScenarios({ lab, scenarios });
       console.log(
         `${o.title}: lab ready in ${(startMs / 1000).toFixed(1)} s; ${scenarios.length} scenarios in ${(report.durationMs / 1000).toFixed(1)} s; ` +
-          `unavoidable waits ${(report.unavoidableWaitMs / 1000).toFixed(1)} s; ratio ${(report.durationMs / report.unavoidableWaitMs).toFixed(2)}`,
+          `unavoidable waits ${(report.unavoidableWaitMs / 1000).toFixed(1)} s; ratio ${waitRatio(report)?.toFixed(2) ?? "none (no unavoidable waits)"}`,
       );
       await o.onReport?.(report, lab);
     }, o.timeoutMs ?? 1_200_000);

@@ -1,7 +1,7 @@
 // Plain-text evidence for one step (request, response, checks, backend reviews). JUnit puts it in
 // <failure> and <system-out>, where CI shows plain text only, so it must read well without markup.
 import type { JournalEntry } from "../../../webhook-stub/src/types.ts";
-import type { ScenarioResult, StepResult } from "../scenario/result.ts";
+import { NOT_OBSERVED, type ScenarioResult, type StepResult } from "../scenario/result.ts";
 import { formatMs, profileLabel } from "./format.ts";
 
 export function requestText(r: NonNullable<StepResult["request"]>): string {
@@ -11,8 +11,11 @@ export function requestText(r: NonNullable<StepResult["request"]>): string {
   return parts.join(", ");
 }
 
+/** `403 denied: …`, or `allowed (status not observed)` when no status code was received. */
 export function responseText(r: NonNullable<StepResult["response"]>): string {
-  return `${r.code} ${r.allowed ? "allowed" : "denied"}${r.message ? `: ${r.message}` : ""}`;
+  const verdict = r.allowed ? "allowed" : "denied";
+  const head = r.code === undefined ? `${verdict} (status ${NOT_OBSERVED})` : `${r.code} ${verdict}`;
+  return `${head}${r.message ? `: ${r.message}` : ""}`;
 }
 
 /** One backend review on one line: what the apiserver sent and what the stub did with it. */

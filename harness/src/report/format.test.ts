@@ -18,6 +18,20 @@ describe("summarize", () => {
     expect(summarize(skipped!)).toEqual({ expected: "—", observed: "skipped: the process provider cannot show auditLog" });
   });
 
+  it.each<[string, [string, string][], string]>([
+    ["denied with a status", [["allowed", "denied (403)"]], "denied 403"],
+    ["denied with a code check", [["allowed", "denied (403)"], ["code", "403"]], "denied 403"],
+    ["denied, status not observed", [["allowed", "denied (status not observed)"]], "denied (status not observed)"],
+    ["denied, status not observed, with a code check", [["allowed", "denied (status not observed)"], ["code", "not observed"]], "denied (status not observed)"],
+    ["allowed, code not observed", [["allowed", "allowed"], ["code", "not observed"]], "allowed (status not observed)"],
+    ["allowed 201", [["allowed", "allowed"], ["code", "201"]], "allowed 201"],
+    ["no request", [["allowed", "no request"], ["code", "no request"]], "no request"],
+  ])("folds the status into a pass's key facts: %s", (_label, observed, want) => {
+    const s = structuredClone(pass!);
+    s.steps[0]!.checks = observed.map(([what, value]) => ({ what, expected: value, observed: value, ok: true }));
+    expect(summarize(s).observed).toBe(want);
+  });
+
   it("mentions further checked steps of a pass", () => {
     const s = structuredClone(fail!);
     s.verdict = "pass";

@@ -86,10 +86,14 @@ function keyFacts(checks: CheckResult[], side: "expected" | "observed"): string 
   const allowed = by("allowed");
   const code = by("code");
   if (allowed !== undefined) {
-    // The observed side already reads "denied (403)"; fold the code in once, not twice.
-    const word = allowed.replace(/\s*\(\d+\)$/, "");
-    const inline = /\((\d+)\)$/.exec(allowed)?.[1];
-    facts.push([word, code ?? inline].filter(Boolean).join(" "));
+    // The observed side already reads "denied (403)" or "denied (status not observed)"; fold the
+    // status in once, not twice. A status that is not a number stays in words: "allowed (status not observed)".
+    const paren = /^(.*?)\s*\(([^()]*)\)$/.exec(allowed);
+    const word = paren ? paren[1]! : allowed;
+    const status = code ?? paren?.[2];
+    if (status === undefined || status === word) facts.push(word);
+    else if (/^\d+$/.test(status)) facts.push(`${word} ${status}`);
+    else facts.push(`${word} (${status.startsWith("status ") ? status : `status ${status}`})`);
   } else if (code !== undefined) {
     facts.push(`code ${code}`);
   }

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { fixtureReport } from "./fixtures.ts";
+import { totals } from "../scenario/result.ts";
 import { renderJUnit } from "./junit.ts";
 import { findAll, parseXml } from "./xml-check.ts";
 import { xmlAttr, xmlText } from "./xml.ts";
@@ -81,6 +82,45 @@ describe("renderJUnit", () => {
     const r = parseXml(renderJUnit(fixtureReport({ scenarios: [], totals: { pass: 0, fail: 0, error: 0, skipped: 0 }, labError: "failed to start kube-apiserver: exit 1 <stderr>" })));
     expect(r.attrs).toMatchObject({ tests: "1", errors: "1", failures: "0" });
     expect(findAll(r, "error")[0]!.attrs.message).toBe("failed to start kube-apiserver: exit 1 <stderr>");
+  });
+});
+
+describe("renderJUnit: skipped scenarios", () => {
+  // Two passes and two skips: a dashboard computes passes as tests - failures - errors - skipped.
+  const base = fixtureReport();
+  const [pass, , , skipped] = base.scenarios;
+  const scenarios = [pass!, skipped!, { ...pass!, name: "second-pass" }, { ...skipped!, name: "second-skip", reason: "needs the stub backend" }];
+  const root = parseXml(renderJUnit(fixtureReport({ scenarios, totals: totals(scenarios) })));
+
+  it("puts <skipped/> with the reason in every skipped case, and nothing that could read as a pass", () => {
+    const cases = findAll(root, "testcase");
+    const outcome = (c: (typeof cases)[number]) => c.children.filter((k) => k.name !== "system-out").map((k) => k.name);
+    expect(Object.fromEntries(cases.map((c) => [c.attrs.name, outcome(c)]))).toEqual({
+      [pass!.name]: [],
+      "second-pass": [],
+      [skipped!.name]: ["skipped"],
+      "second-skip": ["skipped"],
+    });
+    expect(findAll(root, "skipped").map((k) => k.attrs.message)).toEqual(["the process provider cannot show auditLog", "needs the stub backend"]);
+  });
+
+  it("counts skipped cases as skipped, so they are not counted as passed", () => {
+    const { tests, failures, errors, skipped: skips } = root.attrs;
+    expect({ tests, failures, errors, skipped: skips }).toEqual({ tests: "4", failures: "0", errors: "0", skipped: "2" });
+    expect(Number(tests) - Number(failures) - Number(errors) - Number(skips)).toBe(2);
+  });
+});
+
+describe("renderJUnit: a status that was not observed", () => {
+  it("says 'not observed' in the evidence instead of a number", () => {
+    const report = fixtureReport();
+    const step = report.scenarios[1]!.steps[1]!;
+    step.response = { code: undefined, allowed: true };
+    step.checks.push({ what: "code", expected: "201", observed: "not observed", ok: false });
+    const failure = findAll(parseXml(renderJUnit(report)), "failure")[0]!;
+    expect(failure.text).toContain("response: allowed (status not observed)");
+    expect(failure.text).toContain("FAIL code: expected 201; observed not observed");
+    expect(failure.text).not.toMatch(/response: (undefined|20\d)/);
   });
 });
 

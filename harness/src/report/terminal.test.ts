@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { RunEvent } from "../scenario/runner.ts";
 import { fixtureReport, SHORT_TTL } from "./fixtures.ts";
+import { totals } from "../scenario/result.ts";
 import { liveReporter, renderSummaryTable } from "./terminal.ts";
 import { displayWidth, truncate } from "./text-width.ts";
 
@@ -76,6 +77,32 @@ describe("renderSummaryTable", () => {
   it("says when the lab itself failed", () => {
     const out = renderSummaryTable(fixtureReport({ labError: "failed to start etcd\nmore" }), { color: false, width: 100 });
     expect(out).toContain("lab error: failed to start etcd\n");
+  });
+});
+
+describe("renderSummaryTable: skipped and unobserved", () => {
+  it("shows skipped scenarios as skipped, never passed, and counts them apart", () => {
+    const base = fixtureReport();
+    const [pass, , , skipped] = base.scenarios;
+    const scenarios = [pass!, skipped!];
+    const out = renderSummaryTable(fixtureReport({ scenarios, totals: totals(scenarios) }), { color: false, width: 140 });
+    expect(out).toMatch(/○ audit-annotations\s+—\s+skipped: the process provider cannot show auditLog\s+skipped\s+—\n/);
+    expect(out).not.toContain("✓ audit-annotations");
+    expect(out).toContain("1 passed, 1 skipped in ");
+  });
+
+  it("says 'not observed' where no status code was received", () => {
+    const report = fixtureReport();
+    const step = report.scenarios[0]!.steps[0]!;
+    step.response = { code: undefined, allowed: false, message: "forbidden" };
+    step.checks = [
+      { what: "allowed", expected: "denied", observed: "denied (status not observed)", ok: true },
+      { what: "code", expected: "403", observed: "not observed", ok: false },
+    ];
+    report.scenarios[0]!.verdict = "fail";
+    step.verdict = "fail";
+    const out = renderSummaryTable(report, { color: false, width: 160 });
+    expect(out).toMatch(/✗ deny-latest-tag\s+step 1 code: 403\s+code: not observed\s+fail/);
   });
 });
 

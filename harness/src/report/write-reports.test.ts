@@ -21,7 +21,7 @@ describe("writeReports", () => {
     for (const f of files) expect((await stat(f)).mode & 0o777).toBe(0o644);
     expect(await readdir(dir)).toEqual(["junit.xml", "report.html", "report.json"]);
     expect(await readFile(files[0]!, "utf8")).toBe(renderJUnit(report));
-    expect(JSON.parse(await readFile(files[1]!, "utf8")).schemaVersion).toBe(1);
+    expect(JSON.parse(await readFile(files[1]!, "utf8")).schemaVersion).toBe(2);
     expect(await readFile(files[2]!, "utf8")).toMatch(/^<!doctype html>/);
   });
 

@@ -26,6 +26,9 @@ const at = (...times: number[]) => times.map((t) => entry(t));
 
 const DENIED = { code: 403, allowed: false, message: `pods "p1" is forbidden: image policy webhook backend denied one or more images: untrusted.example/app:1.0 not allowed in ${NS}`, durationMs: 42.4 };
 const ALLOWED = { code: 201, allowed: true, durationMs: 12 };
+/** Answers whose response carried no usable status: the code was not observed. */
+const ALLOWED_NO_STATUS = { code: undefined, allowed: true, durationMs: 12 };
+const DENIED_NO_STATUS = { ...DENIED, code: undefined };
 
 /** Evaluates one expectation and returns [ok, expected, observed] of its only check. */
 function one(e: Expectation, o: Observation): [boolean, string, string] {
@@ -42,7 +45,11 @@ describe("evaluate: one row per expectation kind, passing and failing", () => {
     ["allowed: false, no request", { allowed: false }, { entries: [] }, false, "no request"],
     ["code match", { code: 403 }, { outcome: DENIED, entries: [] }, true, "403"],
     ["code mismatch", { code: 403 }, { outcome: ALLOWED, entries: [] }, false, "201"],
-    ["code, no request", { code: 403 }, { entries: [] }, false, "none"],
+    ["code, no request", { code: 403 }, { entries: [] }, false, "no request"],
+    ["code 403, status not observed", { code: 403 }, { outcome: DENIED_NO_STATUS, entries: [] }, false, "not observed"],
+    ["code 201, allowed but status not observed", { code: 201 }, { outcome: ALLOWED_NO_STATUS, entries: [] }, false, "not observed"],
+    ["allowed: true, allowed without a status", { allowed: true }, { outcome: ALLOWED_NO_STATUS, entries: [] }, true, "allowed"],
+    ["allowed: true, denied without a status", { allowed: true }, { outcome: DENIED_NO_STATUS, entries: [] }, false, "denied (status not observed)"],
     ["message substring", { message: "denied one or more images" }, { outcome: DENIED, entries: [] }, true],
     ["message substring absent", { message: "was allowed" }, { outcome: DENIED, entries: [] }, false],
     ["message with $ns", { message: "not allowed in $ns" }, { outcome: DENIED, entries: [] }, true],
@@ -61,13 +68,14 @@ describe("evaluate: one row per expectation kind, passing and failing", () => {
     ["backendCalls above range", { backendCalls: { max: 1 } }, { entries: at(1, 2) }, false],
     ["backendCallsSince", { backendCallsSince: { mark: "m", count: 3 } }, { entries: [], sinceMark: { m: at(1, 2, 3) } }, true, "3"],
     ["backendCallsSince, other count", { backendCallsSince: { mark: "m", count: { max: 2 } } }, { entries: [], sinceMark: { m: at(1, 2, 3) } }, false, "3"],
-    ["backendCallsSince, mark not observed counts 0", { backendCallsSince: { mark: "m", count: 0 } }, { entries: [] }, true, "0"],
+    ["backendCallsSince, mark not observed is no count", { backendCallsSince: { mark: "m", count: 0 } }, { entries: [] }, false, "not observed"],
     ["durationMs in range", { durationMs: { max: 100 } }, { outcome: DENIED, entries: [] }, true, "42"],
     ["durationMs out of range", { durationMs: { min: 1000 } }, { outcome: DENIED, entries: [] }, false, "42"],
-    ["durationMs, no request", { durationMs: { max: 100 } }, { entries: [] }, false, "-1"],
+    ["durationMs, no request", { durationMs: { max: 100 } }, { entries: [] }, false, "no request"],
     ["sinceMarkMs in range", { sinceMarkMs: { mark: "m", min: 2000 } }, { entries: [], markAgeMs: { m: 2100.4 } }, true, "2100"],
     ["sinceMarkMs too early", { sinceMarkMs: { mark: "m", min: 2000 } }, { entries: [], markAgeMs: { m: 1999 } }, false, "1999"],
-    ["sinceMarkMs, mark unknown", { sinceMarkMs: { mark: "m", min: 0 } }, { entries: [] }, false, "-1"],
+    ["sinceMarkMs, mark unknown", { sinceMarkMs: { mark: "m", min: 0 } }, { entries: [] }, false, "not observed"],
+    ["sinceMarkMs with only a max, mark unknown", { sinceMarkMs: { mark: "m", max: 5000 } }, { entries: [] }, false, "not observed"],
     ["events found", { events: { reason: "FailedCreate" } }, { entries: [], event: { found: true, observed: "FailedCreate: denied" } }, true, "FailedCreate: denied"],
     ["events not found", { events: { reason: "FailedCreate" } }, { entries: [], event: { found: false, observed: "(none)" } }, false],
     ["events not looked up", { events: { reason: "FailedCreate" } }, { entries: [] }, false, "(not looked up)"],

@@ -1,7 +1,7 @@
 // Evaluates a step's expectations against what was observed. Pure functions over the evidence,
 // so they are unit-tested without a cluster.
 import type { JournalEntry } from "../../../webhook-stub/src/types.ts";
-import type { CheckResult } from "./result.ts";
+import { NOT_OBSERVED, type CheckResult } from "./result.ts";
 import type { Expectation, Range } from "./schema.ts";
 import type { ApiOutcome } from "./k8s-actions.ts";
 
@@ -59,14 +59,22 @@ function countOk(n: number, want: number | Range): boolean {
 
 const json = (v: unknown) => JSON.stringify(v);
 
+/** The status as observed: the number, "not observed" without one, "no request" without a request. */
+function statusText(out: ApiOutcome | undefined): string {
+  if (!out) return "no request";
+  return out.code === undefined ? NOT_OBSERVED : String(out.code);
+}
+
 export function evaluate(e: Expectation, o: Observation, subs: Substitutions): CheckResult[] {
   const checks: CheckResult[] = [];
   const add = (what: string, expected: string, observed: string, ok: boolean) => checks.push({ what, expected, observed, ok });
   const out = o.outcome;
   if (e.allowed !== undefined) {
-    add("allowed", e.allowed ? "allowed" : "denied", out ? (out.allowed ? "allowed" : `denied (${out.code})`) : "no request", out?.allowed === e.allowed);
+    const denied = `denied (${out?.code === undefined ? `status ${NOT_OBSERVED}` : out.code})`;
+    add("allowed", e.allowed ? "allowed" : "denied", out ? (out.allowed ? "allowed" : denied) : "no request", out?.allowed === e.allowed);
   }
-  if (e.code !== undefined) add("code", String(e.code), String(out?.code ?? "none"), out?.code === e.code);
+  // An unobserved code never meets an expectation, whatever was expected.
+  if (e.code !== undefined) add("code", String(e.code), statusText(out), out?.code !== undefined && out.code === e.code);
   if (e.message !== undefined) {
     const p = substitute(e.message, subs);
     add("message", `contains ${p}`, out?.message ?? "(no message)", matches(p, out?.message ?? ""));
@@ -79,8 +87,9 @@ export function evaluate(e: Expectation, o: Observation, subs: Substitutions): C
     add("backend calls", describeRange(e.backendCalls), String(o.entries.length), countOk(o.entries.length, e.backendCalls));
   }
   if (e.backendCallsSince) {
-    const n = o.sinceMark?.[e.backendCallsSince.mark]?.length ?? 0;
-    add(`backend calls since ${e.backendCallsSince.mark}`, describeRange(e.backendCallsSince.count), String(n), countOk(n, e.backendCallsSince.count));
+    const n = o.sinceMark?.[e.backendCallsSince.mark]?.length;
+    const what = `backend calls since ${e.backendCallsSince.mark}`;
+    add(what, describeRange(e.backendCallsSince.count), n === undefined ? NOT_OBSERVED : String(n), n !== undefined && countOk(n, e.backendCallsSince.count));
   }
   if (e.received) {
     const which = e.received.which ?? "last";
@@ -108,12 +117,13 @@ export function evaluate(e: Expectation, o: Observation, subs: Substitutions): C
     add("gaps between reviews grow", "strictly increasing", gaps.join(", ") || "(none)", ok);
   }
   if (e.durationMs) {
-    const d = Math.round(out?.durationMs ?? -1);
-    add("request duration (ms)", describeRange(e.durationMs), String(d), out !== undefined && inRange(d, e.durationMs));
+    const d = out ? Math.round(out.durationMs) : undefined;
+    add("request duration (ms)", describeRange(e.durationMs), d === undefined ? "no request" : String(d), d !== undefined && inRange(d, e.durationMs));
   }
   if (e.sinceMarkMs) {
-    const age = Math.round(o.markAgeMs?.[e.sinceMarkMs.mark] ?? -1);
-    add(`ms since ${e.sinceMarkMs.mark}`, describeRange(e.sinceMarkMs), String(age), inRange(age, e.sinceMarkMs));
+    const ms = o.markAgeMs?.[e.sinceMarkMs.mark];
+    const age = ms === undefined ? undefined : Math.round(ms);
+    add(`ms since ${e.sinceMarkMs.mark}`, describeRange(e.sinceMarkMs), age === undefined ? NOT_OBSERVED : String(age), age !== undefined && inRange(age, e.sinceMarkMs));
   }
   if (e.events) {
     add(

@@ -2,11 +2,46 @@
 // answer as data (code, allowed, message), never throws for an admission denial.
 import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 
+/** What the apiserver answered to one request, as received. */
 export interface ApiOutcome {
-  code: number;
+  /**
+   * HTTP status of the response that arrived; undefined when none was observed (a response without
+   * a usable status). Never filled in from what a status "should" be.
+   */
+  code: number | undefined;
+  /** The request succeeded (2xx); false for every error status. */
   allowed: boolean;
+  /** The `message` of an error's Status body; allowed responses carry none. */
   message?: string;
+  /** Measured from sending the request to the answer (or the error). */
   durationMs: number;
+}
+
+/** What a `*WithHttpInfo` call resolves to; only the status is read. */
+export interface ReceivedResponse {
+  httpStatusCode?: number;
+}
+
+/** The status code if it is one an HTTP response can carry, else undefined (not observed). */
+export function observedStatus(code: unknown): number | undefined {
+  return typeof code === "number" && Number.isInteger(code) && code >= 100 && code <= 599 ? code : undefined;
+}
+
+/**
+ * Runs one API call (a client-node `*WithHttpInfo` variant, so the status is the one received) and
+ * turns the response or an ApiException into an outcome. Other errors (no HTTP response at all)
+ * propagate: the step errors instead of reporting a status nobody saw.
+ */
+export async function apiOutcome(call: () => Promise<ReceivedResponse>): Promise<ApiOutcome> {
+  const t0 = performance.now();
+  try {
+    const res = await call();
+    return { code: observedStatus(res.httpStatusCode), allowed: true, durationMs: performance.now() - t0 };
+  } catch (err) {
+    const durationMs = performance.now() - t0;
+    if (err instanceof ApiException) return { code: observedStatus(err.code), allowed: false, message: statusMessage(err.body), durationMs };
+    throw err;
+  }
 }
 
 export class K8s {
@@ -17,19 +52,6 @@ export class K8s {
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);
-  }
-
-  /** Runs one API call and turns an ApiException into an outcome; other errors propagate. */
-  async outcome(fn: () => Promise<unknown>): Promise<ApiOutcome> {
-    const t0 = performance.now();
-    try {
-      await fn();
-      return { code: 201, allowed: true, durationMs: performance.now() - t0 };
-    } catch (err) {
-      const durationMs = performance.now() - t0;
-      if (err instanceof ApiException) return { code: err.code, allowed: false, message: statusMessage(err.body), durationMs };
-      throw err;
-    }
   }
 
   async ensureNamespace(name: string, labels: Record<string, string>): Promise<void> {

@@ -5,6 +5,9 @@ import type { AdmissionProfile } from "../profile/profile.ts";
 
 export type Verdict = "pass" | "fail" | "error" | "skipped";
 
+/** Printed where a value was not observed (no status code received), instead of a number nobody saw. */
+export const NOT_OBSERVED = "not observed";
+
 /** One expectation and what was observed. */
 export interface CheckResult {
   what: string;
@@ -19,7 +22,11 @@ export interface StepResult {
   name: string;
   action: string;
   request?: { kind: string; name?: string; namespace: string; images?: string[]; dryRun?: boolean };
-  response?: { code: number; allowed: boolean; message?: string };
+  /**
+   * The apiserver's answer as received. `code` is the HTTP status of the response, undefined when no
+   * status was observed (reports print "not observed"); absent from JSON then.
+   */
+  response?: { code: number | undefined; allowed: boolean; message?: string };
   /** Reviews the backend received during the step (all attempts of a repeat). */
   journal: JournalEntry[];
   checks: CheckResult[];

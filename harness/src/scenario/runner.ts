@@ -9,7 +9,7 @@ import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } fr
 import { sleep } from "../util/wait.ts";
 import { evaluate, matches, substitute, type Observation } from "./checks.ts";
 import type { V1Pod } from "@kubernetes/client-node";
-import { K8s, podManifest, type ApiOutcome } from "./k8s-actions.ts";
+import { apiOutcome, K8s, podManifest, type ApiOutcome, type ReceivedResponse } from "./k8s-actions.ts";
 import type { LoadedScenario } from "./load.ts";
 import { totals, type RunReport, type ScenarioResult, type StepResult, type Verdict } from "./result.ts";
 import type { BackendDoc, ScenarioDoc, StepDoc } from "./schema.ts";
@@ -99,14 +99,8 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
     o.onEvent?.({ type: "scenario-end", result, index, total });
   };
   for (const group of plan) {
-    // Slow scenarios that keep to their own namespaces wait out their timeouts alongside the rest of
-    // the group. Scenarios with connection-level faults (refuse, bad-cert) would cut those waits
-    // short, so they run first, alone.
-    const indexed = group.scenarios.map((s) => ({ s, index: order++ }));
-    const background = lab.stub ? indexed.filter(({ s }) => s.doc.slow && isIsolatable(s.doc)) : [];
-    const foreground = indexed.filter((x) => !background.includes(x));
-    const exclusive = foreground.filter(({ s }) => !isIsolatable(s.doc));
-    const shared = foreground.filter(({ s }) => isIsolatable(s.doc));
+    const indexed = group.scenarios.map((s) => ({ s, doc: s.doc, index: order++ }));
+    const { alone: exclusive, background, foreground: shared } = scheduleGroup(indexed, { scopes: lab.stub !== undefined });
     try {
       if (group.scenarios[0]) await player.prepare(group.scenarios[0]);
     } catch (err) {
@@ -140,7 +134,6 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
   }
   const ordered = results.sort((a, b) => a.order - b.order).map((r) => r.result);
   const durationMs = performance.now() - t0;
-  const restarts = player.profileSwitches.reduce((a, p) => a + p.elapsedMs, 0);
   return {
     tool: { name: "imagepolicy-lab", version: o.version ?? "0.0.0" },
     startedAt: started.toISOString(),
@@ -152,9 +145,38 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
     profileSwitches: player.profileSwitches,
     scenarios: ordered,
     totals: totals(ordered),
-    // Background scenarios' waits overlap the others; count wall time spent, not the sum.
-    unavoidableWaitMs: restarts + unavoidableWall(ordered),
+    unavoidableWaitMs: runUnavoidableWaitMs(player.profileSwitches, ordered),
   };
+}
+
+/**
+ * How a profile group is played. `alone` run one at a time before anything else; then `background`
+ * all start at once while `foreground` plays one at a time.
+ */
+export interface GroupSchedule<T> {
+  alone: T[];
+  background: T[];
+  foreground: T[];
+}
+
+/**
+ * Splits a profile group (in file order) for playing. Slow scenarios that keep to their own
+ * namespaces wait out their timeouts alongside the rest of the group. Scenarios with connection-level
+ * faults (refuse, bad-cert) would cut those waits short, so they run first, alone. Without namespace
+ * scopes (`scopes: false`: no stub, so nothing keeps backend settings apart) nothing runs alongside.
+ */
+export function scheduleGroup<T extends { doc: ScenarioDoc }>(scenarios: T[], o: { scopes: boolean }): GroupSchedule<T> {
+  const background = o.scopes ? scenarios.filter((s) => s.doc.slow && isIsolatable(s.doc)) : [];
+  const rest = scenarios.filter((s) => !background.includes(s));
+  return { alone: rest.filter((s) => !isIsolatable(s.doc)), background, foreground: rest.filter((s) => isIsolatable(s.doc)) };
+}
+
+/**
+ * The run's unavoidable wait: apiserver restarts for profile switches plus the wall time covered by
+ * the scenarios' waits (background scenarios' waits overlap the others; they count once).
+ */
+export function runUnavoidableWaitMs(profileSwitches: RunReport["profileSwitches"], scenarios: ScenarioResult[]): number {
+  return profileSwitches.reduce((a, p) => a + p.elapsedMs, 0) + unavoidableWall(scenarios);
 }
 
 interface Ctx {
@@ -187,14 +209,8 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
   const t0 = performance.now();
   const ns = `ipl-${doc.name}`.slice(0, 44).replace(/-+$/, "") + `-${randomBytes(2).toString("hex")}`;
   const base = scenarioBase(s, ns);
-  const caps = ctx.lab.cluster.capabilities ?? {};
-  const missing = (doc.requires ?? []).filter((r) => !caps[r]);
-  if (missing.length) {
-    return { ...base, verdict: "skipped", reason: `the ${ctx.lab.provider.name} provider cannot show ${missing.join(", ")}`, durationMs: 0, unavoidableWaitMs: 0, steps: [] };
-  }
-  if (!ctx.stub && (doc.backend || doc.steps.some((st) => "setBackend" in st))) {
-    return { ...base, verdict: "skipped", reason: "needs the stub backend (an external backend is in use)", durationMs: 0, unavoidableWaitMs: 0, steps: [] };
-  }
+  const skip = skipReason(doc, { provider: ctx.lab.provider.name, capabilities: ctx.lab.cluster.capabilities ?? {}, stub: ctx.stub !== undefined });
+  if (skip) return { ...base, verdict: "skipped", reason: skip, durationMs: 0, unavoidableWaitMs: 0, steps: [] };
   const steps: StepResult[] = [];
   const namespaces = [ns, ...(doc.namespaces ?? []).map((n) => `${ns}-${n}`)];
   let backend: ScenarioBackend | undefined;
@@ -221,8 +237,27 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
     // Deleting is asynchronous in the apiserver; nothing waits for it.
     for (const n of namespaces) void ctx.k8s.deleteNamespace(n);
   }
-  const verdict: Verdict = steps.some((x) => x.verdict === "error") ? "error" : steps.some((x) => x.verdict === "fail") ? "fail" : "pass";
-  return { ...base, verdict, durationMs: performance.now() - t0, unavoidableWaitMs: sumWait(steps), steps };
+  return { ...base, verdict: scenarioVerdict(steps), durationMs: performance.now() - t0, unavoidableWaitMs: sumWait(steps), steps };
+}
+
+/** Why a scenario cannot show anything on this lab, or undefined when it can be played. */
+export function skipReason(doc: ScenarioDoc, lab: { provider: string; capabilities: { auditLog?: boolean; controllers?: boolean }; stub: boolean }): string | undefined {
+  const missing = (doc.requires ?? []).filter((r) => !lab.capabilities[r]);
+  if (missing.length) return `the ${lab.provider} provider cannot show ${missing.join(", ")}`;
+  if (!lab.stub && needsStub(doc)) return "needs the stub backend (an external backend is in use)";
+  return undefined;
+}
+
+/** Expectations read from the stub's journal: with another backend there is none, and "0 calls" would be made up. */
+const JOURNAL_EXPECTATIONS = ["backendCalls", "backendCallsSince", "received", "callGapsMs", "callGapsGrow"] as const;
+
+function needsStub(doc: ScenarioDoc): boolean {
+  return doc.backend !== undefined || doc.steps.some((st) => "setBackend" in st || JOURNAL_EXPECTATIONS.some((k) => st.expect?.[k] !== undefined));
+}
+
+/** A scenario errors if any step errored, else fails if any step failed; played steps all passing is a pass. */
+export function scenarioVerdict(steps: StepResult[]): Exclude<Verdict, "skipped"> {
+  return steps.some((x) => x.verdict === "error") ? "error" : steps.some((x) => x.verdict === "fail") ? "fail" : "pass";
 }
 
 const sumWait = (steps: StepResult[]) => steps.reduce((a, s) => a + s.unavoidableWaitMs, 0);
@@ -231,7 +266,7 @@ const sumWait = (steps: StepResult[]) => steps.reduce((a, s) => a + s.unavoidabl
  * Wall time covered by the steps' unavoidable waits: the union of their intervals, so waits that ran
  * at the same time (background scenarios) count once.
  */
-function unavoidableWall(results: ScenarioResult[]): number {
+export function unavoidableWall(results: ScenarioResult[]): number {
   const spans = results
     .flatMap((r) => r.steps)
     .filter((st) => st.unavoidableWaitMs > 0)
@@ -283,14 +318,21 @@ class ScenarioBackend {
     if (this.scoped) {
       await Promise.all(this.namespaces.map((n) => this.stub.setScope(n, { policy: this.policy, fault: this.fault })));
     } else {
-      await this.stub.setPolicy(this.policy);
+      // The global policy also answers for the cluster's own pods (on kind: the apiserver's mirror
+      // pod after a restart, CoreDNS, kube-proxy), so it keeps the default policy's system namespace
+      // rules; the scenario's own namespaces get its rules.
+      await this.stub.setPolicy(withSystemNamespaces(this.policy));
       await this.stub.setFault(this.fault);
     }
   }
 
+  /** Back to the baseline every scenario starts from: the default policy, healthy. */
   async release(): Promise<void> {
     if (this.scoped) await Promise.all(this.namespaces.map((n) => this.stub.setScope(n, null)));
-    else await this.stub.setFault("healthy");
+    else {
+      await this.stub.setPolicy(DEFAULT_POLICY);
+      await this.stub.setFault("healthy");
+    }
   }
 }
 
@@ -364,7 +406,7 @@ async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResu
       await sleep(step.repeat.intervalMs ?? 100, ctx.signal);
     }
     result.durationMs = performance.now() - t0;
-    result.unavoidableWaitMs = unavoidable(step, result, lastAttemptMs);
+    result.unavoidableWaitMs = stepUnavoidableWaitMs(step, result, lastAttemptMs);
   } catch (err) {
     result.durationMs = performance.now() - t0;
     result.verdict = "error";
@@ -373,8 +415,12 @@ async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResu
   return result;
 }
 
-/** Waits the scenario asks for, or the plugin imposes (retry backoff, the 30 s client timeout). */
-function unavoidable(step: StepDoc, r: StepResult, lastAttemptMs: number): number {
+/**
+ * Waits the scenario asks for, or the plugin imposes (retry backoff, the 30 s client timeout), in a
+ * played step: a wait step is all wait; a repeat waited for everything but its last attempt; otherwise
+ * the span of the backend's reviews (retry gaps), a hung backend's whole step, and `delay:MS` faults.
+ */
+export function stepUnavoidableWaitMs(step: StepDoc, r: Pick<StepResult, "durationMs" | "journal">, lastAttemptMs: number): number {
   if ("wait" in step) return r.durationMs;
   if (step.repeat) return Math.max(0, r.durationMs - lastAttemptMs);
   const j = r.journal;
@@ -401,7 +447,7 @@ async function play(step: StepDoc, i: number, ctx: StepCtx): Promise<Played> {
     const podName = p.generateName ? undefined : (p.name ?? `p${i}`);
     const dryRun = p.dryRun ?? true;
     const body = podManifest({ ...p, name: podName });
-    const outcome = await k8s.outcome(() => k8s.core.createNamespacedPod({ namespace, body, dryRun: dryRun ? "All" : undefined }));
+    const outcome = await apiOutcome(() => k8s.core.createNamespacedPodWithHttpInfo({ namespace, body, dryRun: dryRun ? "All" : undefined }));
     return { outcome, podName, namespace, dryRun, request: { kind: "Pod", name: podName ?? `${p.generateName}*`, namespace, images: [...p.images, ...(p.initImages ?? [])], dryRun } };
   }
   if ("updatePod" in step) {
@@ -412,9 +458,8 @@ async function play(step: StepDoc, i: number, ctx: StepCtx): Promise<Played> {
       if (u.image) pod.spec!.containers[0]!.image = u.image;
       if (u.labels) pod.metadata!.labels = { ...pod.metadata!.labels, ...u.labels };
       if (u.annotations) pod.metadata!.annotations = { ...pod.metadata!.annotations, ...u.annotations };
-      return k8s.core.replaceNamespacedPod({ name: u.name, namespace, body: pod, dryRun: dryRun ? "All" : undefined });
+      return k8s.core.replaceNamespacedPodWithHttpInfo({ name: u.name, namespace, body: pod, dryRun: dryRun ? "All" : undefined });
     });
-    if (outcome.allowed) outcome.code = 200;
     return { outcome, podName: u.name, namespace, dryRun, request: { kind: "Pod (update)", name: u.name, namespace, images: pod.spec!.containers.map((c) => c.image ?? ""), dryRun } };
   }
   if ("addEphemeralContainer" in step) {
@@ -422,17 +467,16 @@ async function play(step: StepDoc, i: number, ctx: StepCtx): Promise<Played> {
     const namespace = stepNs(ctx, e.namespace);
     const { outcome } = await replaceOnConflict(k8s, namespace, e.pod, (pod) => {
       pod.spec!.ephemeralContainers = [...(pod.spec!.ephemeralContainers ?? []), { name: e.name ?? `debug${i}`, image: e.image }];
-      return k8s.core.replaceNamespacedPodEphemeralcontainers({ name: e.pod, namespace, body: pod });
+      return k8s.core.replaceNamespacedPodEphemeralcontainersWithHttpInfo({ name: e.pod, namespace, body: pod });
     });
-    if (outcome.allowed) outcome.code = 200;
     return { outcome, podName: e.pod, namespace, request: { kind: "Pod (ephemeralcontainers)", name: e.pod, namespace, images: [e.image] } };
   }
   if ("createDeployment" in step) {
     const w = step.createDeployment;
     const namespace = stepNs(ctx, w.namespace);
     const labels = { app: w.name };
-    const outcome = await k8s.outcome(() =>
-      k8s.apps.createNamespacedDeployment({
+    const outcome = await apiOutcome(() =>
+      k8s.apps.createNamespacedDeploymentWithHttpInfo({
         namespace,
         dryRun: w.dryRun ? "All" : undefined,
         body: {
@@ -446,8 +490,8 @@ async function play(step: StepDoc, i: number, ctx: StepCtx): Promise<Played> {
   if ("createJob" in step) {
     const w = step.createJob;
     const namespace = stepNs(ctx, w.namespace);
-    const outcome = await k8s.outcome(() =>
-      k8s.batch.createNamespacedJob({
+    const outcome = await apiOutcome(() =>
+      k8s.batch.createNamespacedJobWithHttpInfo({
         namespace,
         dryRun: w.dryRun ? "All" : undefined,
         body: { metadata: { name: w.name }, spec: { backoffLimit: 0, template: { spec: { restartPolicy: "Never", containers: [{ name: "job", image: w.image }] } } } },
@@ -530,15 +574,26 @@ async function findAudit(ctx: StepCtx, played: Played): Promise<Record<string, s
  * found before validating admission runs, so the backend is never asked for a conflicting attempt
  * and the step's backend call count stays exact.
  */
-async function replaceOnConflict(
-  k8s: K8s,
+export async function replaceOnConflict(
+  k8s: Pick<K8s, "readPod">,
   namespace: string,
   name: string,
-  replace: (pod: V1Pod) => Promise<unknown>,
-): Promise<{ outcome: ApiOutcome; pod: V1Pod }> {
+  replace: (pod: V1Pod) => Promise<ReceivedResponse>,
+): Promise<{ outcome: ApiOutcome; pod: V1Pod; attempts: number }> {
   for (let attempt = 1; ; attempt++) {
     const pod = await k8s.readPod(namespace, name);
-    const outcome = await k8s.outcome(() => replace(pod));
-    if (outcome.code !== 409 || attempt >= 5) return { outcome, pod };
+    const outcome = await apiOutcome(() => replace(pod));
+    if (outcome.code !== 409 || attempt >= CONFLICT_ATTEMPTS) return { outcome, pod, attempts: attempt };
   }
+}
+
+/** Attempts of a conflicting replace before the 409 is reported (client-go's DefaultRetry has 5 steps). */
+export const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * `policy` with the default policy's per-namespace rules for the cluster's system namespaces added
+ * (the policy's own namespace rules win), so a scenario's global policy never refuses kube-system.
+ */
+export function withSystemNamespaces(policy: StubPolicy): StubPolicy {
+  return { ...policy, namespaces: { ...DEFAULT_POLICY.namespaces, ...policy.namespaces } };
 }

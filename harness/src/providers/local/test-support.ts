@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { ApiException, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { run } from "../../cli/main.ts";
 import { createCA } from "../../pki/pki.ts";
-import { statusMessage } from "../../scenario/k8s-actions.ts";
+import { observedStatus, statusMessage } from "../../scenario/k8s-actions.ts";
 import { freePort } from "../../util/ports.ts";
 import { sleep } from "../../util/wait.ts";
 
@@ -129,7 +129,8 @@ export async function writeSomeCa(dir: string): Promise<string> {
 
 export interface DryRunOutcome {
   allowed: boolean;
-  code: number;
+  /** The HTTP status received; undefined when none was observed. */
+  code: number | undefined;
   message: string;
 }
 
@@ -137,14 +138,14 @@ export interface DryRunOutcome {
 export async function dryRunPod(kc: KubeConfig, o: { name: string; image: string; namespace?: string }): Promise<DryRunOutcome> {
   const core = kc.makeApiClient(CoreV1Api);
   try {
-    await core.createNamespacedPod({
+    const res = await core.createNamespacedPodWithHttpInfo({
       namespace: o.namespace ?? "default",
       dryRun: "All",
       body: { metadata: { name: o.name }, spec: { containers: [{ name: "c", image: o.image }] } },
     });
-    return { allowed: true, code: 201, message: "" };
+    return { allowed: true, code: observedStatus(res.httpStatusCode), message: "" };
   } catch (err) {
-    if (err instanceof ApiException) return { allowed: false, code: err.code, message: statusMessage(err.body) };
+    if (err instanceof ApiException) return { allowed: false, code: observedStatus(err.code), message: statusMessage(err.body) };
     throw err;
   }
 }
