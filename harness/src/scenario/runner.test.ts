@@ -361,7 +361,7 @@ describe("withSystemNamespaces", () => {
     const { withSystemNamespaces } = await import("./runner.ts");
     const { DEFAULT_POLICY, trustPolicy } = await import("../../../webhook-stub/src/policy.ts");
     const p = withSystemNamespaces(trustPolicy(["trusted.example"]));
-    expect(p.allow).toEqual(trustPolicy(["trusted.example"]).allow);
+    expect(p.allowRegistries).toEqual(trustPolicy(["trusted.example"]).allowRegistries);
     expect(p.namespaces["kube-system"]).toEqual(DEFAULT_POLICY.namespaces["kube-system"]);
     const own = { ...trustPolicy(["trusted.example"]), namespaces: { "kube-system": trustPolicy(["only.example"]) } };
     expect(withSystemNamespaces(own as never).namespaces["kube-system"]).toEqual(own.namespaces["kube-system"]);
