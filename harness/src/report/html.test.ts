@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fixtureReport, NASTY } from "./fixtures.ts";
 import { escapeHtml, renderHtml } from "./html.ts";
+import { kindCatalogReport } from "./testdata/kind-catalog.ts";
 
 describe("renderHtml", () => {
   const report = fixtureReport();
@@ -55,6 +56,54 @@ describe("renderHtml", () => {
     const tags = [...html.matchAll(/<(\/?)(html|head|body|table|thead|tbody|tr|td|th|details|summary|section|dl|dt|dd|pre|code|ul|li|header|span|a|p|h[1-4])\b[^>]*>/g)];
     const stack: string[] = [];
     for (const [, close, name] of tags) {
+      if (!close) stack.push(name!);
+      else expect(stack.pop()).toBe(name);
+    }
+    expect(stack).toEqual([]);
+  });
+
+  it("opens a failed scenario with expected vs observed before anything else", () => {
+    const details = html.slice(html.indexOf(`<details id="s-2"`));
+    expect(details).toMatch(/^<details id="s-2" class="fail" open>\n<summary>.*<\/summary>\n<div class="evo"><h3>Expected vs observed<\/h3>/);
+    expect(details).toContain(`<tr class="bad"><td>2</td><td>backend calls</td><td><code>0</code></td><td><code>1</code></td></tr>`);
+    const first = html.indexOf(`<details id="s-1"`);
+    expect(html.slice(first, html.indexOf("<details", first + 1))).not.toContain(`<div class="evo">`);
+  });
+
+  it("offers a filter that needs no script: one radio per verdict present", () => {
+    expect(html).toContain(`<input type="radio" name="show" id="show-all" checked><label for="show-all">all 4</label>`);
+    expect(html).toContain(`<label for="show-failed">failed 2</label>`);
+    expect(html).toContain("body:has(#show-failed:checked)");
+  });
+});
+
+describe("renderHtml with the pictures of a real run", () => {
+  const report = kindCatalogReport();
+  const html = renderHtml(report);
+
+  it("has the overview pictures: matrix, retry and stall timelines, cache timelines", () => {
+    expect(html).toContain(`<section id="pictures">`);
+    expect(html).toContain(`<figure class="matrix" id="matrix">`);
+    const i = report.scenarios.findIndex((s) => s.name === "fail-closed-http-500");
+    expect(html).toContain(`<figure class="timeline" id="pic-calls-${i + 1}"><figcaption><a href="#s-${i + 1}">fail-closed-http-500</a>`);
+    const c = report.scenarios.findIndex((s) => s.name === "allow-ttl-expiry");
+    expect(html).toContain(`id="pic-cache-${c + 1}"`);
+    // Each scenario with a request also has its timeline in its details.
+    expect([...html.matchAll(/<svg [^>]*class="pic call-timeline"/g)].length).toBeGreaterThanOrEqual(report.scenarios.length);
+  });
+
+  it("loads nothing from anywhere: no script, no stylesheet link, no image source, no font", () => {
+    expect(html).not.toMatch(/<script|<link|<img|<iframe|@import|url\(|src=/i);
+    // URLs appear only as text (apiserver messages) and as the SVG namespace, never as something to fetch.
+    const attrUrls = [...html.matchAll(/\s[\w:-]+="(https?:\/\/[^"]*)"/g)].map((m) => m[1]);
+    expect(new Set(attrUrls)).toEqual(new Set(["http://www.w3.org/2000/svg"]));
+  });
+
+  it("balances its markup, pictures included", () => {
+    const tags = [...html.matchAll(/<(\/?)(html|head|body|table|thead|tbody|tr|td|th|details|summary|section|nav|figure|figcaption|div|dl|dt|dd|pre|code|ul|li|header|span|a|p|h[1-4]|svg|g|text|title)\b[^>]*?(\/?)>/g)];
+    const stack: string[] = [];
+    for (const [, close, name, selfClose] of tags) {
+      if (selfClose) continue;
       if (!close) stack.push(name!);
       else expect(stack.pop()).toBe(name);
     }
