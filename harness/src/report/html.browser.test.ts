@@ -132,13 +132,13 @@ describe.runIf(haveChromium)("HTML report in Chromium", () => {
     await page.locator(`#pic-calls-${hang.i + 1}`).screenshot({ path: join(SHOTS, "hang-timeline.png") });
 
     // retry-after-stall: 37 reviews; the stub answered 503 with Retry-After: 1, and client-go came back
-    // ~1 s later 10 times per webhook attempt (gaps 1002–1008 ms), with 107/172/235 ms backoffs between.
+    // ~1 s later 10 times per webhook attempt (gaps 1002–1008 ms), with 120/166/263 ms backoffs between.
     const stall2 = scenario("retry-after-stall");
     const fig = page.locator(`#pic-calls-${stall2.i + 1}`);
     expect(await fig.locator("g.call").count()).toBe(stall2.s.steps[0]!.journal.length);
     expect(await fig.locator("g.call.inner").count()).toBe(33);
     expect(await fig.locator("g.inner-run").evaluateAll((els) => els.map((e) => e.getAttribute("data-retries")))).toEqual(["10", "10", "10", "3"]);
-    expect(await fig.locator("text.gap-label").allTextContents()).toEqual(["+107 ms", "+172 ms", "+235 ms"]);
+    expect(await fig.locator("text.gap-label").allTextContents()).toEqual(["+120 ms", "+166 ms", "+263 ms"]);
     await fig.screenshot({ path: join(SHOTS, "retry-after-timeline.png") });
   });
 

@@ -23,7 +23,7 @@ describe("cache timeline", () => {
     expect(expired.sinceStoredMs).toBe(again.atMs - stored.atMs);
     expect(expired.storedTtlMs).toBe(2000);
     expect(expired.hitsBefore).toBe(s.steps[3]!.attempts - 1);
-    expect(rowLabel(expired)).toBe(`hit ×${s.steps[3]!.attempts - 1}, then expired: asked again 2.12 s after stored → denied`);
+    expect(rowLabel(expired)).toBe(`hit ×${s.steps[3]!.attempts - 1}, then expired: asked again 2.08 s after stored → denied`);
     expect(m.changes.map((c) => c.step.action)).toEqual(["setBackend"]);
   });
 

@@ -20,7 +20,7 @@ describe("call timeline", () => {
     expect(gaps).toHaveLength(4);
     const labels = [...svg.matchAll(/<text class="gap-label"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
     expect(labels).toEqual(gaps.map((g) => `+${fmtDuration(g)}`));
-    expect(labels).toEqual(["+118 ms", "+166 ms", "+273 ms", "+385 ms"]);
+    expect(labels).toEqual(["+104 ms", "+160 ms", "+249 ms", "+369 ms"]);
     const data = [...svg.matchAll(/<g class="gap backoff" data-gap-ms="([\d.]+)"/g)].map((m) => Number(m[1]));
     data.forEach((d, k) => expect(d).toBeCloseTo(gaps[k]!, 1));
     expect(svg).toContain(`data-calls="5"`);
@@ -40,7 +40,7 @@ describe("call timeline", () => {
     const lane = t.lanes[0]!;
     expect(lane.calls).toHaveLength(37);
     expect(lane.gaps.filter((g) => g.kind === "inner")).toHaveLength(33);
-    expect(lane.gaps.filter((g) => g.kind === "backoff").map((g) => Math.round(g.ms))).toEqual([107, 172, 235]);
+    expect(lane.gaps.filter((g) => g.kind === "backoff").map((g) => Math.round(g.ms))).toEqual([120, 166, 263]);
     const svg = callTimelineSvg(s);
     expect([...svg.matchAll(/<g class="inner-run" data-retries="(\d+)" data-retry-after-s="1"/g)].map((m) => m[1])).toEqual(["10", "10", "10", "3"]);
     expect(count(svg, /<g class="call fault inner"/g)).toBe(33);

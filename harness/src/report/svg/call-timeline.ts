@@ -177,7 +177,7 @@ export function renderCallTimeline(name: string, t: CallTimeline): string {
   return svgDoc("call-timeline", W, axisY + (t.calls > 0 ? AXIS_H : 0), label, parts.join(""), { "data-scenario": name, "data-calls": t.calls });
 }
 
-/** Gap labels: each backoff gap gets `+118 ms`; a run of client-go retries gets one bracket `10× Retry-After 1 s`. */
+/** Gap labels: each backoff gap gets e.g. `+104 ms`; a run of client-go retries gets one bracket `10× Retry-After 1 s`. */
 function gapParts(lane: CallLane, x: (ms: number) => number, y: number): string[] {
   const out: string[] = [];
   const rowsEnd = [-Infinity, -Infinity, -Infinity];
