@@ -41,7 +41,7 @@ export interface LabOptions {
   signal?: AbortSignal;
   cleanup?: CleanupRegistry;
   /** Called with the lab's state directory as soon as it is claimed, before anything starts (`run` prints it). */
-  onStateDir?: (stateDir: string) => void;
+  onStateDir?: (stateDir: string) => void | Promise<void>;
 }
 
 export interface StartedLab extends AsyncDisposable {
@@ -82,7 +82,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       "state directory in use",
     );
   }
-  o.onStateDir?.(stateDir);
+  await o.onStateDir?.(stateDir);
   const cleanup = o.cleanup ?? processCleanup;
   const removeTemp = ownsStateDir ? cleanup.add(`temp dir ${stateDir}`, () => rm(stateDir, { recursive: true, force: true })) : () => {};
 

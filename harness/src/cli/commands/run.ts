@@ -35,7 +35,6 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   logger.info(`provider: ${provider.name} (${why}); ${scenarios.length} scenarios`);
-  await warnAboutOrphans(logger);
   const color = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
   const first = planByProfile(scenarios)[0]!.profile;
   const t0 = performance.now();
@@ -70,7 +69,10 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
       progress: terminalProgress(io, g.quiet),
       // Said before anything starts: if this command is killed outright, the user knows where the
       // lab's files are (`down --state-dir` takes it from there).
-      onStateDir: (dir) => logger.info(`lab state: ${dir} (if this command is killed: imagepolicy-lab down --state-dir ${dir})`),
+      onStateDir: async (dir) => {
+        logger.info(`lab state: ${dir} (if this command is killed: imagepolicy-lab down --state-dir ${dir})`);
+        await warnAboutOrphans(logger, { except: dir });
+      },
     });
   } catch (err) {
     await reportLabError(err);

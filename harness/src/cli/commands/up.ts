@@ -47,7 +47,6 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   logger.info(`provider: ${provider.name} (${why})`);
-  await warnAboutOrphans(logger);
   const policy = flags.policy
     ? await loadPolicyFile(resolve(io.cwd, flags.policy))
     : flags.trust?.length
@@ -68,6 +67,8 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     skipLint: flags.skipLint,
     logger,
     progress: terminalProgress(io, g.quiet),
+    // After the claim, so a second `up` into a directory in use is refused before any look around.
+    onStateDir: (dir) => warnAboutOrphans(logger, { except: dir }),
   });
   io.stdout.write(
     upSummary({
