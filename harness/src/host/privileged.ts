@@ -35,8 +35,8 @@ export const DAEMON_JSON = "/etc/docker/daemon.json";
 export const DAEMON_JSON_BACKUP = "/etc/docker/daemon.json.imagepolicy-lab.bak";
 /** What install did, so uninstall can undo exactly that (see InstallRecord). */
 export const INSTALL_RECORD = "/var/lib/imagepolicy-lab/docker-runtime.json";
-/** The image the probe imports from an empty tar and removes again. */
-export const PROBE_IMAGE = "imagepolicy-lab/privileged-probe:1";
+/** The repository of the image each probe imports from an empty tar and removes again (its tag is per probe). */
+export const PROBE_IMAGE = "imagepolicy-lab/privileged-probe";
 /** A path that does not exist in the probe image: runc fails on it only after applying capabilities. */
 export const PROBE_COMMAND = "/imagepolicy-lab-probe";
 /** The command that undoes the host change; every message about the change names it. */
@@ -102,27 +102,30 @@ export function classifyProbe(r: { ok: boolean; exitCode?: number | undefined; s
  * (no registry needed) and removed afterwards, also when the run fails.
  */
 export async function probePrivileged(): Promise<ProbeResult> {
-  const imported = await tryRun("docker", ["import", "--change", `LABEL ${LABEL}`, "-", PROBE_IMAGE], {
+  // One tag per probe: two probes at once (two commands, two test workers) must not remove each other's image.
+  const suffix = `${process.pid}-${randomBytes(3).toString("hex")}`;
+  const image = `${PROBE_IMAGE}:${suffix}`;
+  const imported = await tryRun("docker", ["import", "--change", `LABEL ${LABEL}`, "-", image], {
     // An empty tar is just its 1024-byte end-of-archive block of zeros.
     input: "\0".repeat(1024),
     timeoutMs: PROBE_STEP_TIMEOUT_MS,
   });
   if (!imported.ok) {
-    return { ok: false, needsWrapper: false, detail: `failed to create the probe image ${PROBE_IMAGE}: ${imported.spawnError ?? dockerMessage(imported.stderr, imported.stdout)}` };
+    return { ok: false, needsWrapper: false, detail: `failed to create the probe image ${image}: ${imported.spawnError ?? dockerMessage(imported.stderr, imported.stdout)}` };
   }
-  const name = `imagepolicy-lab-privileged-probe-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const name = `imagepolicy-lab-privileged-probe-${suffix}`;
   try {
-    // --pull never: if the image vanished (another probe's rmi), fail here instead of asking Docker Hub.
+    // --pull never: should the image vanish, fail here instead of asking Docker Hub.
     const r = await tryRun(
       "docker",
-      ["run", "--rm", "--privileged", "--network", "none", "--pull", "never", "--name", name, "--label", LABEL, PROBE_IMAGE, PROBE_COMMAND],
+      ["run", "--rm", "--privileged", "--network", "none", "--pull", "never", "--name", name, "--label", LABEL, image, PROBE_COMMAND],
       { timeoutMs: PROBE_STEP_TIMEOUT_MS },
     );
     return r.spawnError ? { ok: false, needsWrapper: false, detail: r.spawnError } : classifyProbe(r);
   } finally {
     // --rm removes the container; a failed start can leave it behind, so remove it by name as well.
     await tryRun("docker", ["rm", "-f", name], { timeoutMs: PROBE_STEP_TIMEOUT_MS });
-    await tryRun("docker", ["rmi", PROBE_IMAGE], { timeoutMs: PROBE_STEP_TIMEOUT_MS });
+    await tryRun("docker", ["rmi", image], { timeoutMs: PROBE_STEP_TIMEOUT_MS });
   }
 }
 

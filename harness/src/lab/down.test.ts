@@ -2,13 +2,13 @@
 // by the state dir in its arguments and stopped; unrelated processes are left alone. And with fake
 // providers: `down` asks the one its state file names (every one without a state file), nothing else.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm, mkdir } from "node:fs/promises";
+import { mkdtemp, readFile, rm, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_PROFILE } from "../profile/profile.ts";
 import { existsSync } from "node:fs";
-import { LAB_STATE_FILE, writeLabState, type LabState } from "../providers/lab-state.ts";
+import { LAB_CLAIM_FILE, LAB_STATE_FILE, writeLabState, type LabState } from "../providers/lab-state.ts";
 import { strayComponents } from "../providers/local/local-teardown.ts";
 import type { ClusterProvider, ProviderName, RemoveDetachedOptions } from "../providers/provider.ts";
 import { downLab } from "./down.ts";
@@ -75,9 +75,19 @@ describe("downLab asks the providers", () => {
     expect(existsSync(join(stateDir, LAB_STATE_FILE))).toBe(false);
   });
 
-  it("without a state file, every provider, each told there is none", async () => {
+  it("a directory with neither state file nor claim was never a lab's: no provider is asked", async () => {
     const stateDir = await mkdtemp(join(tmpdir(), "ipl-down-"));
     dirs.push(stateDir);
+    const asked: { name: string; state?: LabState }[] = [];
+    const make = { kind: () => fake("kind", asked, async () => []), local: () => fake("local", asked, async () => ["etcd (pid 1, not recorded)"]) };
+    expect(await downLab(stateDir, { providers: { make } })).toEqual({ found: false, stopped: [] });
+    expect(asked).toEqual([]);
+  });
+
+  it("without a state file but with a claim (an `up` killed before it wrote its state), every provider, each told there is none", async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), "ipl-down-"));
+    dirs.push(stateDir);
+    await writeFile(join(stateDir, LAB_CLAIM_FILE), JSON.stringify({ pid: 2 ** 30, since: "then" }));
     const asked: { name: string; state?: LabState }[] = [];
     const make = { kind: () => fake("kind", asked, async () => []), local: () => fake("local", asked, async () => ["stub (pid 1, not recorded)"]) };
     expect(await downLab(stateDir, { providers: { make } })).toEqual({ found: true, stopped: ["stub (pid 1, not recorded)"] });

@@ -2,7 +2,7 @@
 // removes what it left (providers/*/…-teardown.ts: processes, containers, clusters, networks); with
 // no state file (an `up` killed before it wrote one) every provider looks for leftovers it can tell
 // apart without one. Then the keys go. Nothing here knows what a provider runs.
-import { readLabState, removeSecrets } from "../providers/lab-state.ts";
+import { readClaim, readLabState, removeSecrets } from "../providers/lab-state.ts";
 import { PROVIDER_NAMES, providerByName, type SelectOptions } from "../providers/select.ts";
 import { partsFailed } from "../util/errors.ts";
 import { silentLogger, type Logger } from "../util/logger.ts";
@@ -20,6 +20,10 @@ export interface DownOptions {
  */
 export async function downLab(stateDir: string, o: DownOptions = {}): Promise<{ found: boolean; stopped: string[] }> {
   const state = await readLabState(stateDir);
+  // A directory with neither a state file nor a claim was never a lab's (every lab claims its
+  // directory before it starts anything): touch nothing there. `down --state-dir /etc/kubernetes` by
+  // mistake must not stop a real control plane or remove its pki.
+  if (!state && !(await readClaim(stateDir))) return { found: false, stopped: [] };
   const names = state ? [state.provider] : PROVIDER_NAMES;
   const stopped: string[] = [];
   const errors: unknown[] = [];

@@ -111,8 +111,16 @@ describe("StartedLab.stop", () => {
 describe("downLab", () => {
   it("removes the lab's files but nothing else of the directory it is pointed at", async () => {
     for (const f of ["kubeconfig", "audit-policy.yaml", "notes.txt", "go.mod"]) await writeFile(join(dir, f), "x");
+    // The claim a lab makes before it starts anything: this directory was a lab's.
+    await writeFile(join(dir, "lab.claim"), JSON.stringify({ pid: 2 ** 30, since: "then" }));
     const result = await downLab(dir);
     expect(result).toEqual({ found: false, stopped: [] });
     expect((await readdir(dir)).sort()).toEqual(["go.mod", "notes.txt"]);
+  });
+
+  it("touches nothing in a directory that was never a lab's (no state file, no claim)", async () => {
+    for (const f of ["kubeconfig", "pki", "notes.txt"]) await writeFile(join(dir, f), "x");
+    expect(await downLab(dir)).toEqual({ found: false, stopped: [] });
+    expect((await readdir(dir)).sort()).toEqual(["kubeconfig", "notes.txt", "pki"]);
   });
 });

@@ -178,8 +178,8 @@ export async function buildNodeImage(o: BuildNodeImageOptions): Promise<BuiltNod
     });
 
     await task(o.progress, "importing the node filesystem into docker", async () => {
-      const tar = `tar --numeric-owner -C '${rootfs}' -cf - .`;
-      await run("bash", ["-o", "pipefail", "-c", `${tar} | docker import - ${baseTag}`], { timeoutMs: 900_000 });
+      // Paths go in as arguments, never into the script text (this runs as root).
+      await run("bash", ["-o", "pipefail", "-c", 'tar --numeric-owner -C "$1" -cf - . | docker import - "$2"', "import-rootfs", rootfs, baseTag], { timeoutMs: 900_000 });
     });
     await removeRootfsDir(rootfs);
 
@@ -198,7 +198,8 @@ export async function buildNodeImage(o: BuildNodeImageOptions): Promise<BuiltNod
       const list = (await exec("ctr --namespace=k8s.io images list -q")).stdout.split("\n").filter((l) => l && !l.includes("@sha256:") && !l.startsWith("sha256:"));
       const missing = images.map((i) => i.name).filter((n) => !list.includes(n));
       if (missing.length) throw new LabError(`containerd did not list ${missing.join(", ")} after the import (it has: ${list.join(", ")})`);
-      await exec("pkill containerd; for i in $(seq 1 50); do pgrep containerd >/dev/null || break; sleep 0.2; done; rm -rf /kind/images /var/log/containerd-build.log");
+      // containerd must be gone before the commit, or its bolt database is snapshotted mid-write.
+      await exec("pkill containerd; for i in $(seq 1 100); do pgrep containerd >/dev/null || break; sleep 0.2; done; if pgrep containerd >/dev/null; then echo 'containerd did not stop' >&2; exit 1; fi; rm -rf /kind/images /var/log/containerd-build.log");
       return list;
     });
 

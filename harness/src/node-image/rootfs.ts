@@ -66,6 +66,8 @@ export async function ensureDebianRootfs(recipe: NodeImageRecipe, o: RootfsOptio
   if (!(await tryRun("debootstrap", ["--version"])).ok) {
     throw new LabError("debootstrap is not installed: install it (Debian/Ubuntu: apt-get install -y debootstrap) to build the node image's rootfs");
   }
+  // debootstrap refuses a --cache-dir that does not exist yet.
+  await mkdir(join(o.cacheDir, "debs"), { recursive: true });
   const work = await mkdtemp(join(o.cacheDir, ".rootfs-"));
   const target = join(work, "rootfs");
   try {
@@ -84,7 +86,6 @@ export async function ensureDebianRootfs(recipe: NodeImageRecipe, o: RootfsOptio
         },
       );
     });
-    await mkdir(join(o.cacheDir, "debs"), { recursive: true });
     // apt's lists and downloaded packages are not needed in a node.
     await rm(join(target, "var/cache/apt/archives"), { recursive: true, force: true });
     await rm(join(target, "var/lib/apt/lists"), { recursive: true, force: true });

@@ -199,7 +199,6 @@ export class KindProvider implements ClusterProvider {
     return kind.found.path;
   }
 
-  /** Deletes the cluster, the stub container and (when the lab created it) the network its record names (kind-teardown.ts). */
   /**
    * Stub containers by their state-dir label, and kind clusters named iplab-* (by their node
    * containers' label), matched to a state dir through its state file; a cluster no state dir names
@@ -226,6 +225,7 @@ export class KindProvider implements ClusterProvider {
     return out;
   }
 
+  /** Deletes the cluster, the stub container and (when the lab created it) the network its record names (kind-teardown.ts). */
   async removeDetached(o: RemoveDetachedOptions): Promise<string[]> {
     if (!o.state) {
       // No state file (an `up` killed before it wrote one, or an orphan found by `down --all`): the

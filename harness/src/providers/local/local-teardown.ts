@@ -1,11 +1,11 @@
 // How `down` removes a detached local lab from another process: the recorded processes by pid, each
 // checked to still run something under the state dir, then any straggler whose command line names
 // the state dir (a component spawned in the instant before a killed `up` could record it).
-import { readdir, readFile } from "node:fs/promises";
-import { basename } from "node:path";
+import { access, readdir, readFile, readlink } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { partsFailed, wrap } from "../../util/errors.ts";
 import { stopPid } from "../../util/managed-process.ts";
-import type { LabState } from "../lab-state.ts";
+import { LAB_CLAIM_FILE, readLabState, type LabState } from "../lab-state.ts";
 
 /** The local provider's record in the state file (`state.local`). */
 export interface LocalLabRecord {
@@ -81,10 +81,14 @@ const LAB_PATH_RE = /^(\/.+?)\/(?:pki|etcd-data|admission|backend)(?:\/|$)/;
 
 /**
  * Every local lab component on this machine (Linux: /proc), grouped by the state directory its
- * arguments name. For `down --all`: found by what runs, whatever state files say.
+ * arguments name. For `down --all`: found by what runs, whatever state files say. Only processes in
+ * this PID namespace count (a kind node's or a kubeadm host's control plane shows up in the host's
+ * /proc too, with paths under /etc/kubernetes/pki), and only directories that carry a lab's own
+ * marker (its claim or state file): `down --all` must never stop or clean up anything not ours.
  */
 export async function localLeftovers(): Promise<Array<{ stateDir: string; parts: string[] }>> {
   const pids = (await readdir("/proc").catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
+  const myPidNs = await readlink("/proc/self/ns/pid").catch(() => undefined);
   const byDir = new Map<string, string[]>();
   for (const pid of pids) {
     if (pid === process.pid) continue;
@@ -92,9 +96,20 @@ export async function localLeftovers(): Promise<Array<{ stateDir: string; parts:
     const name = basename(args[0] ?? "");
     const what = COMPONENTS.has(name) ? name : args.includes("stub") && args.includes("serve") ? "stub" : undefined;
     if (!what) continue;
+    if (myPidNs && (await readlink(`/proc/${pid}/ns/pid`).catch(() => undefined)) !== myPidNs) continue;
     const dir = args.flatMap((a) => a.split("=")).map((a) => LAB_PATH_RE.exec(a)?.[1]).find(Boolean);
     if (!dir) continue;
     byDir.set(dir, [...(byDir.get(dir) ?? []), `${what} (pid ${pid})`]);
   }
-  return [...byDir].map(([stateDir, parts]) => ({ stateDir, parts }));
+  const labs: Array<{ stateDir: string; parts: string[] }> = [];
+  for (const [stateDir, parts] of byDir) {
+    if (await isLabDir(stateDir)) labs.push({ stateDir, parts });
+  }
+  return labs;
+}
+
+/** Whether `dir` carries a lab's own marker: its claim file, or a state file of this provider. */
+async function isLabDir(dir: string): Promise<boolean> {
+  if (await access(join(dir, LAB_CLAIM_FILE)).then(() => true, () => false)) return true;
+  return (await readLabState(dir))?.provider === "local";
 }
