@@ -173,15 +173,20 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       const errors: unknown[] = [];
       await c.stop().catch((e) => errors.push(e));
       await backend?.stop().catch((e) => errors.push(e));
+      if (errors.length) {
+        // Something may still run: keep the state file (and the temp dir), the only record `down`
+        // can find it by, and say so.
+        if (ownsStateDir) removeTemp();
+        throw new AggregateError(errors, `failed to stop the lab cleanly; its state is kept: imagepolicy-lab down --state-dir ${stateDir}`);
+      }
       if (ownsStateDir) {
         removeTemp();
-        await rm(stateDir, { recursive: true, force: true }).catch((e) => errors.push(e));
+        await rm(stateDir, { recursive: true, force: true });
       } else {
         // Whatever the provider removed itself: no key and no state file outlives the lab, so the
         // directory can hold the next one.
-        await removeSecrets(stateDir).catch((e) => errors.push(e));
+        await removeSecrets(stateDir);
       }
-      if (errors.length) throw new AggregateError(errors, "failed to stop the lab cleanly");
     },
     [Symbol.asyncDispose]() {
       return this.stop();

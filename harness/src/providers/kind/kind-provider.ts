@@ -451,10 +451,13 @@ export class KindProvider implements ClusterProvider {
         logger.warn(`keeping the failed kind cluster ${clusterName} (--retain); remove it with: ${kind} delete cluster --name ${clusterName}`);
         unregister();
         // Keep the network lease: the retained nodes still use it.
-      } else {
-        await teardown().catch((e) => logger.warn(`cleanup after failed start: ${(e as Error).message}`));
       }
-      const kept = o.retain ? `kept for debugging (kind cluster ${clusterName})` : "removed";
+      let kept = o.retain ? `kept for debugging (kind cluster ${clusterName})` : "removed";
+      if (!o.retain) {
+        await teardown().catch((e) => {
+          kept = `removal failed: ${(e as Error).message.split("\n")[0]}; run imagepolicy-lab down --state-dir ${stateDir}`;
+        });
+      }
       throw wrap(`failed to start the kind cluster (${kept}; logs in ${logsDir})`, err);
     }
   }
