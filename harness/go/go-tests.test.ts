@@ -1,5 +1,6 @@
-// Our Go programs (the docker runtime wrapper, the node image's pause) have Go tests; `npm test` runs
-// them through this file so they cannot be forgotten. Without Go they are skipped with the reason.
+// Our Go programs (the docker runtime wrapper, the node image's pause) are vetted, and the wrapper's
+// Go tests run, through this file in `npm test`, so they cannot be forgotten. (pause is exercised by
+// every pod sandbox of the kind tests.) Without Go they are skipped with the reason.
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";

@@ -4,6 +4,7 @@
 // before that gets `serviceaccount "default" not found`, which looks like an admission failure.
 // Both providers finish start() with waitUntilUsable(), so that error never reaches a user.
 import { KubeConfig } from "@kubernetes/client-node";
+import { LabError } from "../../util/errors.ts";
 import { httpsRequest, kubeconfigTarget, type KubeconfigTarget } from "../../util/https-get.ts";
 import { waitFor } from "../../util/wait.ts";
 
@@ -28,7 +29,7 @@ export async function createDefaultServiceAccounts(target: KubeconfigTarget): Pr
         json: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace } },
         timeoutMs: 10_000,
       });
-      if (status !== 201 && status !== 409 && status !== 404) throw new Error(`failed to create the default ServiceAccount in ${namespace}: HTTP ${status} ${body.slice(0, 200)}`);
+      if (status !== 201 && status !== 409 && status !== 404) throw new LabError(`failed to create the default ServiceAccount in ${namespace}: HTTP ${status} ${body.slice(0, 200)}`);
     }),
   );
 }

@@ -89,7 +89,8 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
     const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir]);
     await c.waitForStderr(/kind create cluster iplab-/, 300_000);
     // Wait until the node container exists, so the interrupt has something real to undo.
-    await pollFor("the kind node container", async () => ((await tryRun("docker", ["ps", "-q", "--filter", "label=io.x-k8s.kind.role=control-plane"])).stdout.trim() || undefined), 120_000);
+    const cluster = /kind create cluster (iplab-[0-9a-f]{6})/.exec(c.output.stderr)![1]!;
+    await pollFor(`the node container of ${cluster}`, async () => ((await tryRun("docker", ["ps", "-q", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`])).stdout.trim() || undefined), 120_000);
     c.child.kill("SIGINT");
     const code = await c.exited;
     expect(code, c.output.stderr).toBe(130);
@@ -101,7 +102,8 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
     const stateDir = join(work, "killed");
     const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir]);
     await c.waitForStderr(/kind create cluster iplab-/, 300_000);
-    await pollFor("the kind node container", async () => ((await tryRun("docker", ["ps", "-q", "--filter", "label=io.x-k8s.kind.role=control-plane"])).stdout.trim() || undefined), 120_000);
+    const cluster = /kind create cluster (iplab-[0-9a-f]{6})/.exec(c.output.stderr)![1]!;
+    await pollFor(`the node container of ${cluster}`, async () => ((await tryRun("docker", ["ps", "-q", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`])).stdout.trim() || undefined), 120_000);
     // No handler runs on SIGKILL: only the state file knows the cluster kind is still creating.
     c.child.kill("SIGKILL");
     await c.exited;

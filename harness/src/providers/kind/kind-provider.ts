@@ -85,11 +85,16 @@ export type NodeImageChoice = { image: string; source: string; problem?: undefin
  * store; the image `imagepolicy-lab node-image build` made from local parts. kind would try to pull
  * anything else, which fails without a registry, so that case is a problem with both fixes named.
  */
-export async function chooseNodeImage(k8sVersion: string, pins: ReturnType<typeof kindPins>): Promise<NodeImageChoice> {
-  if (pins.nodeImage && !pins.pinned) return { image: pins.nodeImage, source: "IMAGEPOLICY_LAB_KIND_NODE_IMAGE or the nodeImage option" };
-  if (pins.nodeImage && (await imagePresent(pins.nodeImage))) return { image: pins.nodeImage, source: "the pinned kindest/node image" };
+export async function chooseNodeImage(k8sVersion: string, pins: ReturnType<typeof kindPins>, o: { cgroupV1?: boolean } = {}): Promise<NodeImageChoice> {
+  if (pins.nodeImage && !pins.pinned) {
+    const here = await imagePresent(pins.nodeImage);
+    return { image: pins.nodeImage, source: `IMAGEPOLICY_LAB_KIND_NODE_IMAGE or the nodeImage option${here ? "" : "; not in the local image store, so kind will try to pull it"}` };
+  }
   const { nodeImageStatus } = await import("../../node-image/build.ts");
   const built = await nodeImageStatus(k8sVersion).catch(() => undefined);
+  // The pinned kindest/node images run systemd 257 (Debian trixie), which may not boot on a cgroup v1
+  // host (kind-offline.md §2); the lab's bookworm image does. On such hosts ours goes first.
+  if (pins.nodeImage && !(o.cgroupV1 && built?.present) && (await imagePresent(pins.nodeImage))) return { image: pins.nodeImage, source: "the pinned kindest/node image" };
   if (built?.present) {
     return {
       image: built.tag,
@@ -160,7 +165,7 @@ export class KindProvider implements ClusterProvider {
       else found.push(`kind ${pins.release} (will be built from its Go module on first use, about a minute)`);
 
       if (docker.daemon) {
-        const choice = await chooseNodeImage(k8sVersion, pins);
+        const choice = await chooseNodeImage(k8sVersion, pins, { cgroupV1: docker.cgroupVersion === "1" });
         if (choice.problem !== undefined) reasons.push(choice.problem);
         else found.push(`node image ${choice.image} (${choice.source})`);
       }
@@ -294,7 +299,7 @@ export class KindProvider implements ClusterProvider {
     const cleanup = this.options.cleanup ?? processCleanup;
     const budget = this.options.readyTimeoutMs ?? 300_000;
     const pins = kindPins(o.k8sVersion, { env: this.env, nodeImage: this.options.nodeImage });
-    const nodeImage = await chooseNodeImage(o.k8sVersion, pins);
+    const nodeImage = await chooseNodeImage(o.k8sVersion, pins, { cgroupV1: (await dockerStatus()).cgroupVersion === "1" });
     if (nodeImage.problem !== undefined) throw new ProviderUnavailableError("kind", [nodeImage.problem]);
     logger.info(`kind node image: ${nodeImage.image} (${nodeImage.source})`);
     const kind = (
