@@ -3,6 +3,7 @@
 // missing is skipped with the reason; each runs as its own process so one failure does not stop
 // the others. Extra arguments go to local-bench (e.g. `npm run bench -- --runs 3 --no-catalog`).
 //   local-bench → bench/results/local.md   stub-bench → bench/results/stub.md
+//   stub-soak   → bench/results/stub-soak.md (hostile input at full size, issue 10)
 //   kind-bench  → stdout only (bench/results/kind.md also holds hand measurements; run
 //                 `npx tsx bench/kind-bench.ts --write` to replace it)
 import { spawn, execFile } from "node:child_process";
@@ -40,6 +41,13 @@ const BENCHES: Bench[] = [
     },
   },
   { name: "webhook stub", file: "bench/stub-bench.ts", args: [], missing: async () => undefined },
+  {
+    name: "webhook stub soak",
+    file: "bench/stub-soak.ts",
+    args: [],
+    // RSS and open sockets are read from /proc.
+    missing: async () => (process.platform === "linux" ? undefined : `the soak reads /proc, which ${process.platform} does not have`),
+  },
   {
     name: "kind provider",
     file: "bench/kind-bench.ts",

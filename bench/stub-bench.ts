@@ -14,7 +14,7 @@ import { connect, type TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { createCA } from "../harness/src/pki/pki.ts";
 import { prepareStubImageContext } from "../webhook-stub/build-context.ts";
-import type { StubReadyFile, StubServeConfig } from "../webhook-stub/src/main.ts";
+import { STUB_NODE_FLAGS, type StubReadyFile, type StubServeConfig } from "../webhook-stub/src/main.ts";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const TARGET_RPS = 10_000;
@@ -112,7 +112,8 @@ async function main(): Promise<void> {
     const haveTaskset = logicalCpus >= 2 && hasTaskset();
     // STUB_BENCH_PROFILE=DIR writes a V8 CPU profile of the stub there (open it in Chrome DevTools).
     const profile = process.env.STUB_BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${resolve(process.env.STUB_BENCH_PROFILE)}`] : [];
-    const stubArgv = [nodeBin, ...profile, ctx.bundle, "serve", "--config", join(work, "config.json"), "--ready-file", join(work, "ready.json")];
+    // The flags the container's ENTRYPOINT uses, so this measures the stub as it ships.
+    const stubArgv = [nodeBin, ...STUB_NODE_FLAGS, ...profile, ctx.bundle, "serve", "--config", join(work, "config.json"), "--ready-file", join(work, "ready.json")];
     const argv = haveTaskset ? ["taskset", "-c", "0", ...stubArgv] : stubArgv;
     if (haveTaskset) execFileSync("taskset", ["-cp", "1", String(process.pid)], { stdio: "ignore" });
     child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
@@ -250,7 +251,7 @@ async function main(): Promise<void> {
     out();
     out(`- date: ${new Date().toISOString()}`);
     out(`- CPU: ${cpus()[0]?.model ?? "unknown"} (${logicalCpus} logical CPUs); load average at start ${loadavg().map((l) => l.toFixed(2)).join(", ")}`);
-    out(`- stub: esbuild bundle on Node ${execFileSync(nodeBin, ["--version"]).toString().trim()}, ${haveTaskset ? "pinned to CPU 0 (taskset -c 0); load generator pinned to CPU 1" : "NOT pinned (taskset unavailable or one CPU)"}`);
+    out(`- stub: esbuild bundle on Node ${execFileSync(nodeBin, ["--version"]).toString().trim()} ${STUB_NODE_FLAGS.join(" ")}, ${haveTaskset ? "pinned to CPU 0 (taskset -c 0); load generator pinned to CPU 1" : "NOT pinned (taskset unavailable or one CPU)"}`);
     out(`- transport: HTTPS (TLS 1.3, ECDSA P-256), HTTP/1.1 keep-alive, one request in flight per connection, loopback`);
     out(`- request: kube-apiserver 1.28's ImageReview body, 1–2 images, allowed and denied alternating; policy with registries, repositories, a deny glob and namespace rules`);
     out();

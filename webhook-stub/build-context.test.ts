@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LabError } from "../harness/src/util/errors.ts";
 import { IMAGE_NODE_PATH, prepareStubImageContext, type StubImageContext } from "./build-context.ts";
-import type { StubReadyFile, StubServeConfig } from "./src/main.ts";
+import { STUB_NODE_FLAGS, type StubReadyFile, type StubServeConfig } from "./src/main.ts";
 import { createTestPki, send } from "./src/test-support.ts";
 
 let work: string;
@@ -21,7 +21,11 @@ describe("prepareStubImageContext", () => {
     expect(ctx.buildArgs).toEqual({});
     expect(ctx.libraries).toEqual([]);
     expect(existsSync(join(ctx.dir, "rootfs", IMAGE_NODE_PATH.slice(1)))).toBe(false);
-    expect(await readFile(ctx.dockerfile, "utf8")).toMatch(/^ARG BASE=node:24-bookworm-slim$/m);
+    const dockerfile = await readFile(ctx.dockerfile, "utf8");
+    expect(dockerfile).toMatch(/^ARG BASE=node:24-bookworm-slim$/m);
+    // The container's node runs with the same flags as a stub process the harness starts.
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+    expect(entrypoint).toEqual([IMAGE_NODE_PATH, ...STUB_NODE_FLAGS, "/app/stub.mjs", "serve"]);
     const bundle = await readFile(ctx.bundle, "utf8");
     expect(bundle).toMatch(/createRequire/);
     expect(bundle).not.toMatch(/from "(zod|yaml|@peculiar\/x509)"/); // dependencies are inside

@@ -11,8 +11,8 @@ export type {
   StubPolicy,
   StubStatus,
 } from "./types.ts";
-export { startStub, DEFAULT_MAX_BODY_BYTES, DEFAULT_REVIEW_PATH, IMAGE_REVIEW_API_VERSION } from "./server.ts";
-export type { StartedStub, StubOptions } from "./server.ts";
+export { startStub, DEFAULT_MAX_BODY_BYTES, DEFAULT_REVIEW_PATH, DEFAULT_STUB_LIMITS, IMAGE_REVIEW_API_VERSION } from "./server.ts";
+export type { StartedStub, StubLimits, StubOptions } from "./server.ts";
 export { StubClient, StubControlError } from "./stub-client.ts";
 export type { StubClientOptions } from "./stub-client.ts";
 export {
@@ -32,7 +32,7 @@ export { parseFault, formatFault, FAULT_FORMS } from "./faults.ts";
 export type { Fault } from "./faults.ts";
 export { parseReference, normalizeRegistry, normalizeRepositoryPrefix, registryMatches, repositoryMatches } from "./reference.ts";
 export type { ImageReference, ReferenceParseResult } from "./reference.ts";
-export { Journal, DEFAULT_JOURNAL_CAPACITY } from "./journal.ts";
+export { Journal, DEFAULT_JOURNAL_CAPACITY, DEFAULT_JOURNAL_MAX_BYTES } from "./journal.ts";
 export { serveMain, loadServeConfig, SERVE_CONFIG_API_VERSION, SERVE_CONFIG_KIND } from "./main.ts";
 export type { StubServeConfig, StubReadyFile, ServeIo } from "./main.ts";
 export { prepareStubImageContext } from "../build-context.ts";

@@ -5,6 +5,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../harness/src/util/errors.ts";
 import { loadServeConfig, parseServeArgs, serveMain, type StubReadyFile, type StubServeConfig } from "./main.ts";
+import { DEFAULT_STUB_LIMITS } from "./server.ts";
 import { StubClient } from "./stub-client.ts";
 import { createTestPki, reviewBody, send, type TestPki } from "./test-support.ts";
 
@@ -60,7 +61,7 @@ describe("loadServeConfig", () => {
   it("resolves files against the config's directory and loads the policy", async () => {
     const file = await writeConfig("ok.json", { ...base(), tls: { certFile: "tls.crt", keyFile: "tls.key", clientCAFile: "ca.crt" }, policyFile: "policy.yaml", fault: "delay:5" });
     const o = await loadServeConfig(file);
-    expect(o).toMatchObject({ host: "127.0.0.1", port: 0, path: "/review", controlToken: "main-token", fault: "delay:5", maxBodyBytes: 1_048_576 });
+    expect(o).toMatchObject({ host: "127.0.0.1", port: 0, path: "/review", controlToken: "main-token", fault: "delay:5", limits: DEFAULT_STUB_LIMITS });
     expect(o.tls.clientCaPem).toBe(pki.caPem);
     expect(o.policy?.allowRegistries).toEqual(["trusted.example"]);
   });
@@ -78,6 +79,26 @@ describe("loadServeConfig", () => {
     const missing = await writeConfig("missing.json", { ...base(), tokenFile: "nope" });
     const err2 = (await loadServeConfig(missing).catch((e: unknown) => e)) as ConfigError;
     expect(err2.issues[0]).toMatchObject({ path: "tokenFile", line: 14, message: expect.stringMatching(/cannot read .*nope/) });
+  });
+});
+
+describe("loadServeConfig limits", () => {
+  it("takes the limits given and defaults the rest", async () => {
+    const file = await writeConfig("limits.json", { ...base(), limits: { maxImagesPerReview: 50, requestTimeoutMs: 20_000 } });
+    expect((await loadServeConfig(file)).limits).toEqual({ ...DEFAULT_STUB_LIMITS, maxImagesPerReview: 50, requestTimeoutMs: 20_000 });
+  });
+
+  it("refuses unknown keys and inconsistent limits, naming file, line and field", async () => {
+    const file = await writeConfig("bad-limits.json", { ...base(), limits: { maxImages: 5 } });
+    const err = (await loadServeConfig(file).catch((e: unknown) => e)) as ConfigError;
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.issues.map((i) => [i.path, i.line])).toEqual([["limits.maxImages", 16]]);
+    const file2 = await writeConfig("bad-limits2.json", { ...base(), limits: { headersTimeoutMs: 20_000, requestTimeoutMs: 10_000, maxPendingBodyBytes: 10 } });
+    const err2 = (await loadServeConfig(file2).catch((e: unknown) => e)) as ConfigError;
+    expect(err2.issues.map((i) => [i.file, i.path])).toEqual([
+      [file2, "limits.headersTimeoutMs"],
+      [file2, "limits.maxPendingBodyBytes"],
+    ]);
   });
 });
 

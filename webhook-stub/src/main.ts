@@ -10,12 +10,41 @@ import type { Logger } from "../../harness/src/util/logger.ts";
 import { readYamlSource } from "../../harness/src/util/yaml-source.ts";
 import { loadPolicyFile } from "./policy.ts";
 import { schemaIssues } from "./schema-issues.ts";
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_REVIEW_PATH, startStub, type StartedStub } from "./server.ts";
+import { DEFAULT_REVIEW_PATH, DEFAULT_STUB_LIMITS, startStub, type StartedStub } from "./server.ts";
+import { MIN_MAX_BYTES } from "./journal.ts";
+
+/**
+ * Node flags for a stub process (the container's ENTRYPOINT in webhook-stub/Dockerfile carries the
+ * same, and a test keeps them equal). V8's young generation grows to 64 MB by default; every review
+ * of up to 1 MiB leaves a few MB of short-lived objects behind, and with the default the stub's RSS
+ * settled near 350 MB under a stream of such reviews, against about 240 MB with 2 MB semi-spaces, at
+ * the same throughput (bench/stub-soak.ts measures it).
+ */
+export const STUB_NODE_FLAGS: readonly string[] = Object.freeze(["--max-semi-space-size=2"]);
 
 export const SERVE_CONFIG_API_VERSION = "imagepolicy-lab.dev/v1alpha1";
 export const SERVE_CONFIG_KIND = "StubServeConfig";
 
 const portField = z.number().int().min(0).max(65_535);
+const positive = z.number().int().positive();
+const D = DEFAULT_STUB_LIMITS;
+
+/** `limits`: what one client can make the stub hold or do (server.ts StubLimits has each default's reason). */
+const LimitsSchema = z
+  .strictObject({
+    maxBodyBytes: positive.default(D.maxBodyBytes).describe("Largest accepted request body in bytes; larger gets 413."),
+    maxPendingBodyBytes: positive.default(D.maxPendingBodyBytes).describe("Most request-body bytes held at once across connections; more gets 429."),
+    maxImagesPerReview: positive.default(D.maxImagesPerReview).describe("A review listing more images is denied unevaluated."),
+    maxConnections: positive.default(D.maxConnections).describe("Most open connections on the review port; more are closed at once."),
+    handshakeTimeoutMs: positive.default(D.handshakeTimeoutMs).describe("TLS handshakes not finished within this are dropped."),
+    headersTimeoutMs: positive.default(D.headersTimeoutMs).describe("Request headers must arrive within this (408 and close)."),
+    requestTimeoutMs: positive.default(D.requestTimeoutMs).describe("The whole request must arrive within this (408 and close)."),
+    journalMaxEntries: positive.default(D.journalMaxEntries).describe("Most journal entries kept; oldest dropped first."),
+    journalMaxBytes: z.number().int().min(MIN_MAX_BYTES).default(D.journalMaxBytes).describe("Most journal bytes kept (estimated); oldest dropped first."),
+  })
+  .refine((l) => l.headersTimeoutMs <= l.requestTimeoutMs, { path: ["headersTimeoutMs"], message: "must not exceed requestTimeoutMs" })
+  .refine((l) => l.maxPendingBodyBytes >= l.maxBodyBytes, { path: ["maxPendingBodyBytes"], message: "must be at least maxBodyBytes" })
+  .prefault({});
 
 /** The `--config` file (JSON; relative paths are resolved against the file's directory). */
 const ServeConfigSchema = z.strictObject({
@@ -42,7 +71,7 @@ const ServeConfigSchema = z.strictObject({
   tokenFile: z.string().min(1).describe("File holding the control API's bearer token."),
   policyFile: z.string().min(1).optional().describe("StubPolicy YAML; default: DEFAULT_POLICY."),
   fault: z.string().optional().describe("Initial fault spec; default healthy."),
-  maxBodyBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
+  limits: LimitsSchema,
 });
 
 /** What the harness writes to the `--config` file. */
@@ -136,7 +165,7 @@ export async function loadServeConfig(file: string): Promise<Parameters<typeof s
     controlToken: token,
     ...(c.policyFile ? { policy: await loadPolicyFile(resolve(base, c.policyFile)) } : {}),
     ...(c.fault !== undefined ? { fault: c.fault } : {}),
-    maxBodyBytes: c.maxBodyBytes,
+    limits: c.limits,
   };
 }
 

@@ -271,12 +271,21 @@ function compile(policy: StubPolicy): CompiledPolicy {
   return c;
 }
 
+export interface EvaluateOptions {
+  /**
+   * A review listing more images than this is denied without looking at them, so one request cannot
+   * hold the event loop for long. Default: no limit (the server passes its `maxImagesPerReview`).
+   */
+  maxImages?: number;
+}
+
 /**
  * Decides an ImageReview. Every image must pass; `reason` names each refused image (normalized, with
- * the original when it differs) and the rule that refused it. `auditAnnotations` come with every
- * decision. A non-empty break-glass annotation allows everything and is echoed as an audit annotation.
+ * the original when it differs) and the rule that refused it, at most MAX_LISTED_REASONS of them.
+ * `auditAnnotations` come with every decision. A non-empty break-glass annotation allows everything
+ * and is echoed as an audit annotation. Linear in the number of images.
  */
-export function evaluate(policy: StubPolicy, spec: ImageReviewSpec): ImageReviewStatus {
+export function evaluate(policy: StubPolicy, spec: ImageReviewSpec, options: EvaluateOptions = {}): ImageReviewStatus {
   const audit: Record<string, string> = { ...policy.auditAnnotations };
   const withAudit = (status: ImageReviewStatus): ImageReviewStatus =>
     Object.keys(audit).length ? { ...status, auditAnnotations: audit } : status;
@@ -288,15 +297,37 @@ export function evaluate(policy: StubPolicy, spec: ImageReviewSpec): ImageReview
     return withAudit({ allowed: true, reason: `break-glass annotation ${glass.annotation} is set; all images allowed` });
   }
 
+  const count = spec.containers?.length ?? 0;
+  if (options.maxImages !== undefined && count > options.maxImages) {
+    return withAudit({ allowed: false, reason: `the review lists ${count} images; this backend evaluates at most ${options.maxImages} per review (maxImagesPerReview)` });
+  }
+
   const c = compile(policy);
   const rules = (spec.namespace !== undefined && c.namespaces.get(spec.namespace)) || c.top;
-  const problems: string[] = [];
+  // Sets, not list searches: a review may carry thousands of unique images (the server caps them),
+  // and the work must stay linear in its size.
+  const seen = new Set<string>();
+  const problems = new Set<string>();
   for (const container of spec.containers ?? []) {
     const image = container.image ?? "";
+    if (seen.has(image)) continue;
+    seen.add(image);
     const problem = checkImage(rules, image);
-    if (problem && !problems.includes(problem)) problems.push(problem);
+    if (problem) problems.add(problem);
   }
-  return withAudit(problems.length ? { allowed: false, reason: problems.join("; ") } : { allowed: true });
+  return withAudit(problems.size ? { allowed: false, reason: joinReasons([...problems]) } : { allowed: true });
+}
+
+/**
+ * A denial lists at most this many refused images; the apiserver puts the reason into the error the
+ * user sees and into events, and a reason of thousands of lines helps nobody.
+ */
+export const MAX_LISTED_REASONS = 20;
+
+function joinReasons(problems: string[]): string {
+  if (problems.length <= MAX_LISTED_REASONS) return problems.join("; ");
+  const more = problems.length - MAX_LISTED_REASONS;
+  return `${problems.slice(0, MAX_LISTED_REASONS).join("; ")}; and ${more} more refused image${more === 1 ? "" : "s"}`;
 }
 
 function checkImage(c: CompiledRules, image: string): string | undefined {

@@ -24,7 +24,7 @@ beforeAll(async () => {
       denyLatest: true,
       breakGlass: { annotation: "x.image-policy.k8s.io/break-glass", auditAnnotation: "break-glass" },
     },
-    maxBodyBytes: MAX_BODY,
+    limits: { maxBodyBytes: MAX_BODY },
   });
   agent = new Agent({ keepAlive: true, maxSockets: 4 });
 });

@@ -17,7 +17,7 @@ beforeAll(async () => {
     tls: { certPem: pki.server.certPem, keyPem: pki.server.keyPem },
     controlToken: TOKEN,
     policy: trustPolicy(["trusted.example"]),
-    maxBodyBytes: 64 * 1024,
+    limits: { maxBodyBytes: 64 * 1024 },
   });
   client = new StubClient({ controlUrl: stub.controlUrl, token: TOKEN, caPem: pki.caPem });
 });
@@ -135,11 +135,11 @@ describe("journal", () => {
     const before = (await client.status()).lastSeq;
     await client.resetJournal();
     const empty = await client.journal();
-    expect(empty).toEqual({ entries: [], counters: { requests: 0, allowed: 0, denied: 0, faults: 0, invalid: 0 }, lastSeq: before });
+    expect(empty).toEqual({ entries: [], counters: { requests: 0, allowed: 0, denied: 0, faults: 0, invalid: 0, dropped: 0 }, lastSeq: before, retained: { entries: 0, bytes: 0 } });
     await post(reviewBody(["trusted.example/a:1"]));
     const after = await client.journal();
     expect(after.entries.map((e) => e.seq)).toEqual([before + 1]);
-    expect(after.counters).toEqual({ requests: 1, allowed: 1, denied: 0, faults: 0, invalid: 0 });
+    expect(after.counters).toEqual({ requests: 1, allowed: 1, denied: 0, faults: 0, invalid: 0, dropped: 0 });
   });
 });
 

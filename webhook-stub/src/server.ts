@@ -5,11 +5,12 @@ import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { createCA, type KeyPairPem } from "../../harness/src/pki/pki.ts";
 import { ConfigError } from "../../harness/src/util/errors.ts";
 import { silentLogger, type Logger } from "../../harness/src/util/logger.ts";
 import { faultAction, FaultState, formatFault, parseFault, type Fault } from "./faults.ts";
-import { Journal, type JournalRecord } from "./journal.ts";
+import { DEFAULT_JOURNAL_CAPACITY, DEFAULT_JOURNAL_MAX_BYTES, Journal, MIN_MAX_BYTES, type JournalRecord } from "./journal.ts";
 import { DEFAULT_POLICY, evaluate, validatePolicy } from "./policy.ts";
 import type { FaultSpec, ImageReviewSpec, ImageReviewStatus, JournalEntry, NamespaceScope, StubControl, StubPolicy, StubStatus } from "./types.ts";
 
@@ -17,6 +18,59 @@ export const IMAGE_REVIEW_API_VERSION = "imagepolicy.k8s.io/v1alpha1";
 export const DEFAULT_REVIEW_PATH = "/review";
 /** 1 MiB: a review with hundreds of containers is a few KB. */
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+
+/**
+ * What one client can make the stub hold or do. A fail-closed cluster refuses every pod the moment
+ * its backend stops answering, so no request, connection or body may crash or stall the stub; these
+ * bound memory, CPU per request and open sockets. Set with `StubOptions.limits` (or `limits` in the
+ * serve config); read-only after start.
+ */
+export interface StubLimits {
+  /** Largest accepted request body in bytes; a larger one gets 413. Default 1 MiB. */
+  maxBodyBytes: number;
+  /**
+   * Most bytes of request bodies held at once, across connections (bodies still arriving); a body
+   * that would exceed it gets 429 with Retry-After (the apiserver retries). Default 16 MiB: 16
+   * maximum-size bodies at once, or thousands of ordinary reviews (a few KB each).
+   */
+  maxPendingBodyBytes: number;
+  /**
+   * Most images (containers of every kind) one review may list; a review with more is denied
+   * without evaluating them, with a reason that says so. Default 1,000: far more than any real pod,
+   * and evaluated in about 10 ms.
+   */
+  maxImagesPerReview: number;
+  /** Most open connections on the review port (the control port allows 64); more are closed at once. Default 1,024. */
+  maxConnections: number;
+  /** A TLS handshake not finished within this is dropped. Default 5,000 ms (Node's own: 120 s). */
+  handshakeTimeoutMs: number;
+  /** A request whose headers have not all arrived within this (also: a connection that sends nothing) gets 408 and is closed. Default 5,000 ms. */
+  headersTimeoutMs: number;
+  /** A request whose body has not fully arrived within this gets 408 and is closed. Default 10,000 ms; never cuts an answer the stub delays on purpose. */
+  requestTimeoutMs: number;
+  /** Most journal entries kept (oldest dropped first). Default 10,000. */
+  journalMaxEntries: number;
+  /** Most journal bytes kept (estimated: 2 bytes per character plus overhead; oldest dropped first). Default 16 MiB. */
+  journalMaxBytes: number;
+}
+
+/** The defaults; with them a stub process stays under 300 MB RSS whatever arrives (bench/stub-soak.ts measures it). */
+export const DEFAULT_STUB_LIMITS: Readonly<StubLimits> = Object.freeze({
+  maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+  maxPendingBodyBytes: 16 * 1_048_576,
+  maxImagesPerReview: 1_000,
+  maxConnections: 1_024,
+  handshakeTimeoutMs: 5_000,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  journalMaxEntries: DEFAULT_JOURNAL_CAPACITY,
+  journalMaxBytes: DEFAULT_JOURNAL_MAX_BYTES,
+});
+
+/** The control port serves one harness or CLI at a time; a few connections are plenty. */
+const CONTROL_MAX_CONNECTIONS = 64;
+/** How often Node checks the header and request timeouts (its default, 30 s, would let them overrun by that much). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /**
  * Idle keep-alive connections live longer than Go's http.Transport IdleConnTimeout (90 s), so the
  * apiserver, not the stub, closes them; a server-side close racing a new POST would show up as a
@@ -47,10 +101,8 @@ export interface StubOptions {
   fault?: FaultSpec;
   /** Certificate served under the `bad-cert` fault; default: generated on first use from a throwaway CA, with the good certificate's SANs. */
   badCert?: KeyPairPem;
-  /** Largest accepted request body. Default 1 MiB; larger bodies get 413. */
-  maxBodyBytes?: number;
-  /** Journal ring size. Default 10,000. */
-  journalCapacity?: number;
+  /** Limits on what clients can make the stub hold or do; unset fields take DEFAULT_STUB_LIMITS. */
+  limits?: Partial<StubLimits>;
   logger?: Logger;
 }
 
@@ -83,7 +135,10 @@ type Verdict = { outcome: "allowed" | "denied"; status: ImageReviewStatus };
 
 class Stub implements StartedStub {
   readonly control: StubControl;
-  readonly #opts: Required<Pick<StubOptions, "host" | "port" | "path" | "controlHost" | "controlPort" | "maxBodyBytes">> & StubOptions;
+  readonly #opts: Required<Pick<StubOptions, "host" | "port" | "path" | "controlHost" | "controlPort">> & StubOptions;
+  readonly #limits: StubLimits;
+  /** Request bodies being received on the review port. */
+  readonly #bodies: BodyBudget;
   readonly #log: Logger;
   readonly #journal: Journal;
   readonly #faults = new FaultState();
@@ -117,18 +172,27 @@ class Stub implements StartedStub {
       path: options.path ?? DEFAULT_REVIEW_PATH,
       controlHost: options.controlHost ?? "127.0.0.1",
       controlPort: options.controlPort ?? 0,
-      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     };
+    this.#limits = checkLimits({ ...DEFAULT_STUB_LIMITS, ...options.limits });
+    this.#bodies = { held: 0, max: this.#limits.maxPendingBodyBytes };
     if (!this.#opts.path.startsWith("/")) {
       throw new ConfigError([{ file: "stub options", path: "path", message: `must start with "/", got "${this.#opts.path}"` }]);
     }
     this.#log = options.logger ?? silentLogger;
-    this.#journal = new Journal({ capacity: options.journalCapacity });
+    this.#journal = new Journal({ capacity: this.#limits.journalMaxEntries, maxBytes: this.#limits.journalMaxBytes });
     this.#tokenDigest = sha256(options.controlToken);
     this.#policy = options.policy ? validatePolicy(options.policy, "stub options policy") : DEFAULT_POLICY;
     this.#initialFault = parseFault(options.fault ?? "healthy", "stub options fault");
 
     const tls = options.tls;
+    const limits = this.#limits;
+    // Node's https server takes the tls.Server and http.Server options together.
+    const timeouts = {
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    };
     this.#review = createServer(
       {
         cert: tls.certPem,
@@ -137,22 +201,23 @@ class Stub implements StartedStub {
         ...(tls.clientCaPem ? { ca: tls.clientCaPem, requestCert: true, rejectUnauthorized: true } : {}),
         keepAlive: true,
         keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+        ...timeouts,
       },
       (req, res) => this.#onReview(req, res),
     );
     this.#controlServer = createServer(
-      { cert: tls.certPem, key: tls.keyPem, minVersion: "TLSv1.2", keepAliveTimeout: 5_000 },
+      { cert: tls.certPem, key: tls.keyPem, minVersion: "TLSv1.2", keepAliveTimeout: 5_000, ...timeouts },
       (req, res) => void this.#onControl(req, res),
     );
+    this.#review.maxConnections = limits.maxConnections;
+    this.#controlServer.maxConnections = Math.min(CONTROL_MAX_CONNECTIONS, limits.maxConnections);
     track(this.#review, this.#reviewSockets);
     track(this.#controlServer, this.#controlSockets);
-    this.#review.on("tlsClientError", (err) => this.#log.debug(`webhook stub: TLS handshake failed: ${err.message}`));
-    this.#review.on("clientError", (err, socket) => {
-      // Node's default answers 400 and closes; keep that, but never let it throw.
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      else socket.destroy();
-      this.#log.debug(`webhook stub: bad HTTP from client: ${err.message}`);
-    });
+    for (const [server, port] of [[this.#review, "review"], [this.#controlServer, "control"]] as const) {
+      server.on("drop", () => this.#log.debug(`webhook stub: ${port} port: connection refused, ${server.maxConnections} already open (limits.maxConnections)`));
+      // https.Server hands TLS handshake failures and timeouts to 'clientError' too.
+      server.on("clientError", (err, socket) => onClientError(err as NodeJS.ErrnoException, socket, (m) => this.#log.debug(`webhook stub: ${port} port: ${m}`)));
+    }
 
     this.control = {
       setPolicy: async (policy) => {
@@ -299,11 +364,16 @@ class Stub implements StartedStub {
     if (contentType !== undefined && mediaType(contentType) !== "application/json") {
       return invalid(415, `content type "${contentType}" not supported; send application/json`);
     }
-    readBody(req, this.#opts.maxBodyBytes).then(
+    readBody(req, this.#limits.maxBodyBytes, this.#bodies).then(
       (body) => {
         if (body === "too-large") {
           res.setHeader("connection", "close");
-          return invalid(413, `request body larger than ${this.#opts.maxBodyBytes} bytes`);
+          return invalid(413, `request body larger than ${this.#limits.maxBodyBytes} bytes`);
+        }
+        if (body === "busy") {
+          // 429 with Retry-After: the apiserver's webhook client retries it after a pause.
+          res.setHeader("connection", "close");
+          return invalid(429, `too many request bodies in flight (over limits.maxPendingBodyBytes, ${this.#limits.maxPendingBodyBytes} bytes); retry`, { "retry-after": "1" });
         }
         this.#review_(req, res, body, base, receivedAtMs);
       },
@@ -317,12 +387,12 @@ class Stub implements StartedStub {
 
   #review_(req: IncomingMessage, res: ServerResponse, body: Buffer, base: JournalRecord, receivedAtMs: number): void {
     const parsed = parseReview(body);
-    const fields = parsed.ok ? describeSpec(parsed.spec) : {};
+    const fields = parsed.ok ? describeSpec(parsed.spec, this.#limits.maxImagesPerReview) : {};
     const scope = parsed.ok ? this.#scopes.get(parsed.spec.namespace ?? "") : undefined;
     const fault = (scope?.faults ?? this.#faults).take();
     const policy = scope?.policy ?? this.#policy;
     const verdict = (): Verdict => {
-      const status = evaluate(policy, parsed.ok ? parsed.spec : {});
+      const status = evaluate(policy, parsed.ok ? parsed.spec : {}, { maxImages: this.#limits.maxImagesPerReview });
       return { outcome: status.allowed ? "allowed" : "denied", status };
     };
     const action = faultAction(fault, () => reviewJson(verdict().status));
@@ -591,40 +661,84 @@ function reviewJson(status: ImageReviewStatus): string {
   return JSON.stringify({ apiVersion: IMAGE_REVIEW_API_VERSION, kind: "ImageReview", status });
 }
 
-/** Reads the body up to `limit` bytes; beyond it, drains (up to DRAIN_LIMIT_BYTES) and reports "too-large". */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "too-large"> {
+/** Bytes of request bodies held in memory right now, across all connections of one port. */
+interface BodyBudget {
+  held: number;
+  readonly max: number;
+}
+
+/**
+ * Reads the body up to `limit` bytes; beyond it, drains (up to DRAIN_LIMIT_BYTES) and reports
+ * "too-large". Bytes held count against `budget` until the body is complete; a body that would push
+ * it over reports "busy" and stops reading, so many slow uploads at once cannot pile up memory.
+ */
+function readBody(req: IncomingMessage, limit: number, budget: BodyBudget): Promise<Buffer | "too-large" | "busy"> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"]);
     if (declared > DRAIN_LIMIT_BYTES) {
       req.pause();
       return resolve("too-large");
     }
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
+    let held = 0;
     let tooLarge = declared > limit;
+    const release = () => {
+      budget.held -= held;
+      held = 0;
+      chunks = [];
+    };
+    const finish = (value: Buffer | "too-large" | "busy") => {
+      release();
+      resolve(value);
+    };
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) tooLarge = true;
+      if (size > limit && !tooLarge) {
+        tooLarge = true;
+        release();
+      }
       if (size > DRAIN_LIMIT_BYTES) {
         req.pause();
         req.removeAllListeners("data");
-        resolve("too-large");
+        finish("too-large");
         return;
       }
-      if (!tooLarge) chunks.push(chunk);
+      if (tooLarge) return;
+      if (budget.held + chunk.length > budget.max) {
+        req.pause();
+        req.removeAllListeners("data");
+        finish("busy");
+        return;
+      }
+      chunks.push(chunk);
+      held += chunk.length;
+      budget.held += chunk.length;
     });
-    req.once("end", () => resolve(tooLarge ? "too-large" : Buffer.concat(chunks, size)));
-    req.once("error", reject);
+    req.once("end", () => {
+      if (tooLarge) return finish("too-large");
+      const body = Buffer.concat(chunks, size);
+      finish(body);
+    });
+    req.once("error", (err) => {
+      release();
+      reject(err);
+    });
     // A client that disconnects mid-body produces 'close' without 'end'.
     req.once("close", () => {
+      release();
       if (!req.complete) reject(new Error("client closed the connection before the body was complete"));
     });
   });
 }
 
+/** The control port's bodies: policies and fault specs, a few KB; at most a few held at once. */
+const controlBodies: BodyBudget = { held: 0, max: 4 * DEFAULT_MAX_BODY_BYTES };
+
 async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; status: number; message: string }> {
-  const body = await readBody(req, DEFAULT_MAX_BODY_BYTES);
+  const body = await readBody(req, DEFAULT_MAX_BODY_BYTES, controlBodies);
   if (body === "too-large") return { ok: false, status: 413, message: `request body larger than ${DEFAULT_MAX_BODY_BYTES} bytes` };
+  if (body === "busy") return { ok: false, status: 429, message: "too many control requests in flight; retry" };
   try {
     return { ok: true, value: JSON.parse(body.toString("utf8")) };
   } catch (err) {
@@ -677,11 +791,61 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** The journal fields taken from a spec; best effort, because fault entries record invalid bodies too. */
-function describeSpec(spec: ImageReviewSpec): Pick<JournalRecord, "images" | "namespace" | "annotations"> {
+/** The journal fields taken from a spec: at most `maxImages` images, the rest only counted. */
+function describeSpec(spec: ImageReviewSpec, maxImages: number): Pick<JournalRecord, "images" | "imagesOmitted" | "namespace" | "annotations"> {
+  const containers = spec.containers ?? [];
+  const images = containers.slice(0, maxImages).map((c) => c.image ?? "");
   return {
-    images: (spec.containers ?? []).map((c) => c.image ?? ""),
+    images,
+    ...(containers.length > maxImages ? { imagesOmitted: containers.length - maxImages } : {}),
     namespace: spec.namespace ?? "",
     annotations: { ...(spec.annotations ?? {}) },
   };
+}
+
+/** Validates limits given as options (the serve config's schema checks its own); names the field. */
+function checkLimits(limits: StubLimits): StubLimits {
+  const issues: { file: string; path: string; message: string }[] = [];
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) issues.push({ file: "stub options", path: `limits.${key}`, message: `must be a positive integer, got ${value}` });
+  }
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    issues.push({ file: "stub options", path: "limits.headersTimeoutMs", message: `must not exceed limits.requestTimeoutMs (${limits.requestTimeoutMs}), got ${limits.headersTimeoutMs}` });
+  }
+  if (limits.maxPendingBodyBytes < limits.maxBodyBytes) {
+    issues.push({ file: "stub options", path: "limits.maxPendingBodyBytes", message: `must be at least limits.maxBodyBytes (${limits.maxBodyBytes}), got ${limits.maxPendingBodyBytes}` });
+  }
+  if (limits.journalMaxBytes < MIN_MAX_BYTES) {
+    issues.push({ file: "stub options", path: "limits.journalMaxBytes", message: `must be at least ${MIN_MAX_BYTES}, got ${limits.journalMaxBytes}` });
+  }
+  if (issues.length) throw new ConfigError(issues, "invalid stub limits");
+  return limits;
+}
+
+const CLIENT_ERROR_RESPONSES: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: "431 Request Header Fields Too Large",
+  ERR_HTTP_REQUEST_TIMEOUT: "408 Request Timeout",
+};
+
+/**
+ * A connection the HTTP or TLS layer gave up on (bad framing, header or request timeout, TLS
+ * handshake failure or timeout). Answer an HTTP-level problem the way Node does when no response is
+ * under way, then destroy the socket: ending it instead left half-shaken TLS sockets in CLOSE-WAIT
+ * for good.
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex, log: (message: string) => void): void {
+  const code = err.code ?? "";
+  const http = code.startsWith("HPE_") || code === "ERR_HTTP_REQUEST_TIMEOUT";
+  // Node's own handler looks at the same undocumented field: no answer once one has begun.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (http && socket.writable && !inFlight?.headersSent) {
+    const status = CLIENT_ERROR_RESPONSES[code] ?? "400 Bad Request";
+    try {
+      socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } catch {
+      // already failing; destroyed below
+    }
+  }
+  socket.destroy();
+  log(`${http ? "bad or slow HTTP" : "TLS or connection error"} from client (${code || "no code"}): ${err.message}`);
 }

@@ -30,11 +30,18 @@ export interface JournalEntry {
   method: string;
   /** Request path and query as received, e.g. /review?timeout=30s */
   url: string;
-  /** Images in the order the apiserver sent them. Empty when the body was not a valid review. */
+  /**
+   * Images in the order the apiserver sent them. Empty when the body was not a valid review. At most
+   * the stub's `maxImagesPerReview`; the rest are counted in `imagesOmitted`.
+   */
   images: string[];
+  /** Images the review carried but this entry does not list (over `maxImagesPerReview`, or an entry too big for the journal). */
+  imagesOmitted?: number;
   namespace: string;
   /** Forwarded annotations exactly as received ({} when none). */
   annotations: Record<string, string>;
+  /** Annotations not kept because the entry alone was too big for the journal's byte limit. */
+  annotationsOmitted?: number;
   /** What the stub did: its policy verdict, a fault it applied, or a rejected (invalid) request. */
   outcome: "allowed" | "denied" | "fault" | "invalid";
   /** Reason text sent back (deny reason, or the 4xx message for invalid requests). */
@@ -63,6 +70,8 @@ export interface Counters {
   denied: number;
   faults: number;
   invalid: number;
+  /** Entries dropped (oldest first) to stay within the journal's entry and byte limits. */
+  dropped: number;
 }
 
 export interface JournalSnapshot {
@@ -70,6 +79,8 @@ export interface JournalSnapshot {
   counters: Counters;
   /** Highest seq so far; pass it back as `since` to see only later requests. */
   lastSeq: number;
+  /** What the journal holds now: entries and their estimated bytes (see the stub's journal limits). */
+  retained: { entries: number; bytes: number };
 }
 
 /**

@@ -116,9 +116,10 @@ describe("renderAdmissionFiles", () => {
       { defaultAllow: true, allowTTL: 1800, denyTTL: 1, retryBackoff: 1 },
       { defaultAllow: false, allowTTL: 0, denyTTL: 0, retryBackoff: -1 },
     ])("%j", async (profile) => {
-      const f = byName(renderAdmissionFiles(profile, PLAIN, dir))[ADMISSION_FILES.admissionConfig]!;
-      const file = join(dir, f.name);
-      await writeFile(file, f.content);
+      // Every file written, so the lint also finds the kubeconfig the configuration names.
+      const files = renderAdmissionFiles(profile, PLAIN, dir);
+      for (const x of files) await writeFile(join(dir, x.name), x.content);
+      const file = join(dir, byName(files)[ADMISSION_FILES.admissionConfig]!.name);
       const r = await lintAdmissionFile(file);
       expect(r.errors).toEqual([]);
       expect(r.warnings.filter((w) => !w.path.endsWith("defaultAllow"))).toEqual([]);

@@ -1,7 +1,9 @@
-import { readdir, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CATALOG_DIR } from "../scenario/load.ts";
 import type { CliIO } from "./io.ts";
 import { run } from "./main.ts";
@@ -63,12 +65,13 @@ describe("lint", () => {
     expect(r.stderr).toBe("warning: command line: --default-allow: fail-open: while the backend is down or erroring, every image is admitted\n");
   });
 
+  // --no-file-checks: these name files under /etc/kubernetes that a test machine does not have.
   it.each([
     ["valid-profile.yaml", "ok: defaultAllow=false allowTTL=50 denyTTL=50 retryBackoff=500\n"],
     ["valid-admission-configuration-sentinels.yaml", "ok: defaultAllow=false allowTTL=-1 denyTTL=0 retryBackoff=-1\n"],
     ["valid-plugin-path.yaml", "ok: no ImagePolicyWebhook values in this file\n"],
   ])("lint %s exits 0", async (name, stdout) => {
-    const r = await cli("lint", `${PROFILE_TESTDATA}${name}`);
+    const r = await cli("lint", "--no-file-checks", `${PROFILE_TESTDATA}${name}`);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(stdout);
   });
@@ -133,6 +136,114 @@ describe("up and stub: input problems stop before anything starts", () => {
     const r = await cli("stub", "journal", "--state-dir", "/no/such/lab", "--since", "ten");
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--since expects an integer, got "ten"');
+  });
+});
+
+describe("bad input is refused with exit 2 (lint: 1), naming the file or flag, before anything starts (issue 10)", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "cli-bad-input-"));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  const scenarioHead = "apiVersion: imagepolicy-lab.dev/v1alpha1\nkind: Scenario\nname: big\ndescription: d\n";
+
+  it("a scenario file far over the size limit: refused at once, naming the file", async () => {
+    const file = join(dir, "huge.yaml");
+    await writeFile(file, `${scenarioHead}steps:\n${"  - wait: 1\n".repeat(200_000)}`);
+    const t0 = performance.now();
+    const r = await cli("scenarios", "check", file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`error: ${file}: the file is ${2_400_000 + scenarioHead.length + 7} bytes; the limit is 262144\n`);
+    expect(performance.now() - t0).toBeLessThan(2_000);
+  });
+
+  it("a scenario under the size limit but with too many nodes: refused, naming the file", async () => {
+    const file = join(dir, "many-nodes.yaml");
+    await writeFile(file, `${scenarioHead}steps: [${Array.from({ length: 25_000 }, () => "1").join(",")}]\n`);
+    const r = await cli("scenarios", "check", file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^error: ${file.replaceAll(".", "\\.")}: the document has more than 20000 YAML nodes`));
+  });
+
+  it("a YAML alias bomb: refused, naming the file and line, not an unexpected error", async () => {
+    const file = join(dir, "bomb.yaml");
+    const lines = [scenarioHead.trimEnd(), "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 9; i++) lines.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(", ")}]`);
+    await writeFile(file, `${lines.join("\n")}\n`);
+    const r = await cli("scenarios", "check", file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^error: ${file.replaceAll(".", "\\.")}:6: aliases expand too far`));
+    expect(r.stderr).not.toContain("unexpected error");
+  });
+
+  it("bytes that are not UTF-8 in a description: refused, naming file and line", async () => {
+    const file = join(dir, "latin1.yaml");
+    await writeFile(file, Buffer.from(`${scenarioHead.replace("description: d", "description: caf\xe9")}steps:\n  - wait: 1\n`, "latin1"));
+    const r = await cli("scenarios", "check", file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^error: ${file.replaceAll(".", "\\.")}:4: not valid UTF-8: byte 0xe9`));
+  });
+
+  it("up --k8s-version 9.9.9: refused before the stub or any provider starts, and no state dir is made", async () => {
+    const stateDir = join(dir, "lab-version");
+    const t0 = performance.now();
+    const r = await cli("up", "--provider", "local", "--state-dir", stateDir, "--k8s-version", "9.9.9");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--k8s-version: unsupported Kubernetes version "9.9.9": expected one of');
+    expect(r.stderr).not.toContain("provider:");
+    expect(performance.now() - t0).toBeLessThan(3_000);
+    await expect(readdir(stateDir)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("run --k8s-version 9.9.9 and an unwritable --report-dir: refused before the lab starts", async () => {
+    const v = await cli("run", "--provider", "local", "--k8s-version", "9.9.9", "cache-key");
+    expect(v.code).toBe(2);
+    expect(v.stderr).toContain("--k8s-version: unsupported Kubernetes version");
+    await writeFile(join(dir, "a-file"), "");
+    const r = await cli("run", "--provider", "local", "--report-dir", join(dir, "a-file", "reports"), "cache-key");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${join(dir, "a-file", "reports")}: --report-dir: is not a directory (at ${join(dir, "a-file")})`);
+    expect(r.stderr).not.toContain("provider:");
+  });
+
+  it.each([
+    // Where mkdir answers ENOENT for ever (Node's recursive mkdir looped there, so `up` hung).
+    ["/proc/imagepolicy-lab-test/lab", "cannot create the directory: ENOENT"],
+    // Under a regular file.
+    ["a-file/lab", "is not a directory"],
+  ])("up --state-dir %s: refused at once, naming the flag, not an unexpected error", async (path, message) => {
+    await writeFile(join(dir, "a-file"), "");
+    const stateDir = path.startsWith("/") ? path : join(dir, path);
+    const t0 = performance.now();
+    const r = await cli("up", "--provider", "local", "--state-dir", stateDir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${stateDir}: --state-dir: ${message}`);
+    expect(r.stderr).not.toContain("unexpected error");
+    expect(performance.now() - t0).toBeLessThan(3_000);
+  });
+
+  it.each([
+    [["--fault", ""], "command line: --fault: needs a fault spec"],
+    [["--fault", "   "], "command line: --fault: needs a fault spec"],
+    [["--fault", "explode"], '--fault: unknown fault "explode"'],
+    [["--fault", "hang", "--healthy"], "command line: --healthy: both --fault and --healthy set the fault"],
+    [["--trust", "a.io/b:1"], "--trust"],
+  ])("stub set %j: exit 2 before the stub is asked (there is none here)", async (args, message) => {
+    const r = await cli("stub", "set", "--state-dir", join(dir, "no-lab"), ...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).not.toContain("no running lab");
+  });
+
+  it("lint: an absolute kubeConfigFile that does not exist is an error naming file, line and field (exit 1, as for every lint finding)", async () => {
+    const file = join(dir, "admission.yaml");
+    await writeFile(file, "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: ImagePolicyWebhook\n  configuration:\n    imagePolicy:\n      kubeConfigFile: /no/such/imagepolicy.kubeconfig\n      allowTTL: 50\n");
+    const r = await cli("lint", file);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `error: ${file}:7: plugins.0.configuration.imagePolicy.kubeConfigFile: /no/such/imagepolicy.kubeconfig: no such file (ENOENT): the apiserver fails at startup (lint with --no-file-checks if the file is meant for another machine)\n`,
+    );
+    expect((await cli("lint", "--no-file-checks", file)).code).toBe(0);
   });
 });
 

@@ -64,7 +64,8 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
 
   const lint = program
     .command("lint [file]")
-    .description("check an admission profile (flags, a profile file, or an AdmissionConfiguration) against the apiserver's limits");
+    .description("check an admission profile (flags, a profile file, or an AdmissionConfiguration) against the apiserver's limits")
+    .option("--no-file-checks", "do not check that the files the configuration names exist here (for a file meant for another machine, e.g. a kind node)");
   for (const o of profileOptions()) lint.addOption(o);
   lint.action(action(async (file, opts) => (await import("./commands/lint.ts")).lint(file, opts, io)));
 

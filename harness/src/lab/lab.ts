@@ -1,11 +1,12 @@
 // The public facade: a lab is a stub backend plus a cluster whose apiserver asks it about images.
 // `startLab()` resolves to a StartedLab handle; `stop()` (or `await using`) removes everything.
-import { mkdtemp, rm, mkdir } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
-import { DEFAULT_K8S_VERSION } from "../binaries/index.ts";
+import { DEFAULT_K8S_VERSION, versionInfo } from "../binaries/index.ts";
+import { ensureWritableDir } from "../util/dirs.ts";
 import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
 import { claimStateDir, LAB_STATE_FILE, readLabState, removeSecrets, writeLabState } from "../providers/lab-state.ts";
 import type { BackendEndpoint, ClusterProvider, ProfileSwitch, StartedBackend, StartedCluster } from "../providers/provider.ts";
@@ -65,11 +66,12 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
   const profile = o.skipLint ? { ...DEFAULT_PROFILE, ...o.profile } : resolveProfile({ ...DEFAULT_PROFILE, ...o.profile });
   const k8sVersion = o.k8sVersion ?? DEFAULT_K8S_VERSION;
   // Checked before anything is created, so a refusal leaves nothing behind.
+  versionInfo(k8sVersion);
   const preflight = await o.provider.preflight();
   if (!preflight.usable) throw new ProviderUnavailableError(o.provider.name, preflight.reasons);
   const ownsStateDir = !o.stateDir;
   const stateDir = o.stateDir ? resolve(o.stateDir) : await mkdtemp(join(tmpdir(), "imagepolicy-lab-"));
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  if (!ownsStateDir) await ensureWritableDir(stateDir, "stateDir");
   // Claimed atomically first, so of two commands started at once into one directory the second is
   // refused at once; then a lab still running here (a detached `up`) is refused too: a second lab
   // would overwrite its state (so `down` could no longer find its processes) and, failing, remove its keys.

@@ -1,10 +1,10 @@
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatIssue } from "../util/errors.ts";
-import { lintAdmissionFile } from "./lint-file.ts";
+import { lintAdmissionFile, type LintFileOptions } from "./lint-file.ts";
 import { DEFAULT_PROFILE, type AdmissionProfile } from "./profile.ts";
 
 const TESTDATA = fileURLToPath(new URL("./testdata/", import.meta.url));
@@ -124,9 +124,10 @@ const located = (file: string) => (i: Parameters<typeof formatIssue>[0]) => {
 };
 
 describe("lintAdmissionFile on testdata", () => {
+  // The files these name (/etc/kubernetes/...) are not on a test machine; the checks of them are below.
   it.each(Object.entries(CASES))("%s", async (name, want) => {
     const file = join(TESTDATA, name);
-    const r = await lintAdmissionFile(file);
+    const r = await lintAdmissionFile(file, { checkFiles: false });
     expect({ profile: r.profile, errors: r.errors.map(located(file)), warnings: r.warnings.map(located(file)) }).toEqual({
       profile: want.profile,
       errors: want.errors,
@@ -147,10 +148,11 @@ describe("lintAdmissionFile edge cases", () => {
     dir = await mkdtemp(join(tmpdir(), "lint-file-test-"));
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
-  const lintText = async (text: string) => {
+  // Content checks only (`/k` is no file here), unless a test asks for the file checks.
+  const lintText = async (text: string, options: LintFileOptions = { checkFiles: false }) => {
     const file = join(dir, `f${Math.random().toString(36).slice(2)}.yaml`);
     await writeFile(file, text);
-    return lintAdmissionFile(file);
+    return lintAdmissionFile(file, options);
   };
 
   it("reports an unreadable file as an issue, not a throw", async () => {
@@ -179,6 +181,47 @@ describe("lintAdmissionFile edge cases", () => {
       "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: ImagePolicyWebhook\n  path: x.yaml\n  configuration:\n    imagePolicy:\n      kubeConfigFile: /k\n      denyTTL: 4000\n",
     );
     expect(r.errors.map((e) => [e.line, e.path])).toEqual([[9, `${IP}.denyTTL`]]);
+  });
+
+  it("checks that an absolute kubeConfigFile exists and is a readable file", async () => {
+    const kubeconfig = join(dir, "webhook.kubeconfig");
+    await writeFile(kubeconfig, "apiVersion: v1\nkind: Config\n");
+    await symlink(join(dir, "gone.kubeconfig"), join(dir, "dangling.kubeconfig"));
+    const config = (path: string) => `imagePolicy:\n  kubeConfigFile: ${path}\n  allowTTL: 50\n`;
+    expect((await lintText(config(kubeconfig), {})).errors).toEqual([]);
+    for (const [path, problem] of [
+      [join(dir, "missing.kubeconfig"), "no such file (ENOENT)"],
+      [join(dir, "dangling.kubeconfig"), "no such file (ENOENT)"],
+      [dir, "is a directory, not a file"],
+    ]) {
+      const r = await lintText(config(path!), {});
+      expect(r.profile).toBeUndefined();
+      expect(r.errors.map((e) => [e.line, e.path, e.message])).toEqual([
+        [2, "imagePolicy.kubeConfigFile", `${path}: ${problem}: the apiserver fails at startup (lint with --no-file-checks if the file is meant for another machine)`],
+      ]);
+      expect((await lintText(config(path!))).errors, "with the file checks off").toEqual([]);
+    }
+  });
+
+  it("follows a plugin path (relative to the file) and lints the file it names, or says it is missing", async () => {
+    const sub = join(dir, "admission");
+    await mkdir(sub, { recursive: true });
+    const admission = join(sub, "admission.yaml");
+    const body = (path: string) => `apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: ImagePolicyWebhook\n  path: ${path}\n`;
+    await writeFile(admission, body("imagepolicy.yaml"));
+    const missing = await lintAdmissionFile(admission);
+    expect(missing.errors.map((e) => [e.file, e.line, e.path, e.message])).toEqual([
+      [admission, 5, "plugins.0.path", `${join(sub, "imagepolicy.yaml")}: no such file (ENOENT): the apiserver fails at startup`],
+    ]);
+    await writeFile(join(sub, "imagepolicy.yaml"), "imagePolicy:\n  kubeConfigFile: /no/such/kubeconfig\n  allowTTL: 3600\n");
+    const followed = await lintAdmissionFile(admission);
+    expect(followed.errors.map((e) => [e.file, e.line, e.path])).toEqual([
+      [join(sub, "imagepolicy.yaml"), 3, "imagePolicy.allowTTL"],
+      [join(sub, "imagepolicy.yaml"), 2, "imagePolicy.kubeConfigFile"],
+    ]);
+    // A path pointing at another AdmissionConfiguration (here: itself) is an error, not a loop.
+    await writeFile(admission, body("admission.yaml"));
+    expect((await lintAdmissionFile(admission)).errors.map((e) => e.message)).toEqual(["a plugin config file must hold imagePolicy:, not another AdmissionConfiguration"]);
   });
 
   it("requires the apiVersion of our own profile kind", async () => {

@@ -1,6 +1,9 @@
 // Lints a profile file: our own `AdmissionProfile` document, an `AdmissionConfiguration` (embedded
 // ImagePolicyWebhook configuration), or a legacy top-level `imagePolicy:` file. For the real
 // apiserver formats it also reports what the apiserver would silently ignore (behavior spec §1-§2).
+import { constants } from "node:fs";
+import { access, stat } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
 import type { ConfigIssue } from "../util/errors.ts";
 import { ConfigError } from "../util/errors.ts";
 import { readYamlSource, type YamlSource } from "../util/yaml-source.ts";
@@ -8,7 +11,21 @@ import { lintProfile, PROFILE_API_VERSION, type LintResult } from "./profile.ts"
 
 const KNOWN = ["kubeConfigFile", "allowTTL", "denyTTL", "retryBackoff", "defaultAllow"];
 
-export async function lintAdmissionFile(file: string): Promise<LintResult> {
+export interface LintFileOptions {
+  /**
+   * Check that the files the configuration names (an absolute `kubeConfigFile`, a plugin `path`)
+   * exist here and are readable, as the apiserver needs at startup. Default true; turn it off for a
+   * file meant for another machine (e.g. a kind node's /etc/kubernetes).
+   */
+  checkFiles?: boolean;
+}
+
+export async function lintAdmissionFile(file: string, options: LintFileOptions = {}): Promise<LintResult> {
+  return lintFile(file, options, false);
+}
+
+async function lintFile(file: string, options: LintFileOptions, followed: boolean): Promise<LintResult> {
+  const checkFiles = options.checkFiles ?? true;
   let src: YamlSource;
   try {
     src = await readYamlSource(file);
@@ -33,19 +50,51 @@ export async function lintAdmissionFile(file: string): Promise<LintResult> {
     if (i < 0) return { errors: [issue(["plugins"], 'no plugin entry named ImagePolicyWebhook: the apiserver exits with "no config specified"')], warnings: [] };
     const entry = plugins[i]!;
     if (entry.path !== undefined && entry.configuration === undefined) {
-      return { errors: [], warnings: [issue(["plugins", i, "path"], `the plugin config lives in ${String(entry.path)} (relative to this file's directory); lint that file`)] };
+      if (!checkFiles) {
+        return { errors: [], warnings: [issue(["plugins", i, "path"], `the plugin config lives in ${String(entry.path)} (relative to this file's directory); lint that file`)] };
+      }
+      // The apiserver resolves it against this file's directory, then reads and decodes it.
+      const target = typeof entry.path === "string" ? resolve(dirname(resolve(file)), entry.path) : undefined;
+      const problem = target === undefined ? "must be a file path" : await unreadable(target);
+      if (problem) return { errors: [issue(["plugins", i, "path"], `${target ?? JSON.stringify(entry.path)}: ${problem}: the apiserver fails at startup`)], warnings: [] };
+      // The file a path names holds the plugin's own config, never another AdmissionConfiguration.
+      if (followed) return { errors: [issue(["plugins", i, "path"], "a plugin config file must hold imagePolicy:, not another AdmissionConfiguration")], warnings: [] };
+      return lintFile(target!, options, true);
     }
-    return lintPayload(src, entry.configuration, ["plugins", i, "configuration"]);
+    return withFileChecks(lintPayload(src, entry.configuration, ["plugins", i, "configuration"]), checkFiles);
   }
-  if (Object.keys(v).some((k) => k.toLowerCase() === "imagepolicy")) return lintPayload(src, v, []);
+  if (Object.keys(v).some((k) => k.toLowerCase() === "imagepolicy")) return withFileChecks(lintPayload(src, v, []), checkFiles);
   return {
     errors: [issue([], "expected kind AdmissionProfile, kind AdmissionConfiguration, or a legacy file with a top-level imagePolicy key")],
     warnings: [],
   };
 }
 
+/** What is wrong with reading `file` as the apiserver would, or undefined when it can. */
+async function unreadable(file: string): Promise<string | undefined> {
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) return st.isDirectory() ? "is a directory, not a file" : "is not a regular file";
+    await access(file, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return e.code === "ENOENT" ? "no such file (ENOENT)" : e.code === "EACCES" ? "not readable (EACCES)" : e.message;
+  }
+}
+
+/** Adds the existence check of an absolute kubeConfigFile to a payload's lint result. */
+async function withFileChecks(pending: LintResult & { kubeConfig?: { file: string; issue: (message: string) => ConfigIssue } }, checkFiles: boolean): Promise<LintResult> {
+  const { kubeConfig, ...result } = pending;
+  if (!checkFiles || !kubeConfig) return result;
+  const problem = await unreadable(kubeConfig.file);
+  if (!problem) return result;
+  const error = kubeConfig.issue(`${kubeConfig.file}: ${problem}: the apiserver fails at startup (lint with --no-file-checks if the file is meant for another machine)`);
+  return { ...result, profile: undefined, errors: [...result.errors, error] };
+}
+
 /** The plugin payload `{imagePolicy: {...}}`, decoded leniently by the apiserver. */
-function lintPayload(src: YamlSource, payload: unknown, base: PropertyKey[]): LintResult {
+function lintPayload(src: YamlSource, payload: unknown, base: PropertyKey[]): LintResult & { kubeConfig?: { file: string; issue: (message: string) => ConfigIssue } } {
   const file = src.file;
   const at = (path: PropertyKey[], message: string): ConfigIssue => ({ file, line: src.lineOf([...base, ...path]), path: [...base, ...path].join("."), message });
   const warnings: ConfigIssue[] = [];
@@ -80,10 +129,14 @@ function lintPayload(src: YamlSource, payload: unknown, base: PropertyKey[]): Li
     }
   }
   const errors: ConfigIssue[] = [];
+  let kubeConfig: { file: string; issue: (message: string) => ConfigIssue } | undefined;
   if (typeof normalized.kubeConfigFile !== "string" || !normalized.kubeConfigFile) {
     errors.push(at([wrapper], "kubeConfigFile is missing: startup fails unless the apiserver happens to have $KUBECONFIG"));
-  } else if (!normalized.kubeConfigFile.startsWith("/")) {
+  } else if (!isAbsolute(normalized.kubeConfigFile)) {
     warnings.push(at([wrapper, written.kubeConfigFile!], "relative path: resolved against the apiserver's working directory, not this file's"));
+  } else {
+    const key = written.kubeConfigFile!;
+    kubeConfig = { file: normalized.kubeConfigFile, issue: (message) => at([wrapper, key], message) };
   }
   delete normalized.kubeConfigFile;
   // Absent numeric fields mean 0 (the plugin default), unlike our profile's lab defaults.
@@ -91,5 +144,5 @@ function lintPayload(src: YamlSource, payload: unknown, base: PropertyKey[]): Li
   const asWritten = (path: PropertyKey[]) => [...base, wrapper, ...path.map((k) => written[String(k)] ?? k)];
   const r = lintProfile(withPluginDefaults, { file, lineOf: (path) => src.lineOf(asWritten(path)) });
   const located = (i: ConfigIssue): ConfigIssue => ({ ...i, path: asWritten(i.path ? i.path.split(".") : []).join(".") });
-  return { profile: errors.length ? undefined : r.profile, errors: [...errors, ...r.errors.map(located)], warnings: [...warnings, ...r.warnings.map(located)] };
+  return { profile: errors.length ? undefined : r.profile, errors: [...errors, ...r.errors.map(located)], warnings: [...warnings, ...r.warnings.map(located)], ...(kubeConfig ? { kubeConfig } : {}) };
 }

@@ -5,7 +5,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { lintProfile } from "../profile/profile.ts";
 import { ConfigError, type ConfigIssue } from "../util/errors.ts";
-import { readYamlSource, zodIssues, type YamlSource } from "../util/yaml-source.ts";
+import { readYamlSource, zodIssues, type YamlLimits, type YamlSource } from "../util/yaml-source.ts";
 import { scenarioSchema, STEP_ACTIONS, stepSchemas, type ScenarioDoc, type StepDoc } from "./schema.ts";
 
 export interface LoadedScenario {
@@ -18,8 +18,14 @@ export interface LoadedScenario {
 /** The catalog shipped with the project. */
 export const CATALOG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../scenarios");
 
+/**
+ * How big a scenario file may be. The catalog's largest is 1.5 KB with 10 steps; these leave room
+ * for hundreds of steps and refuse, in milliseconds, the 20 MB files that once took minutes to load.
+ */
+export const SCENARIO_YAML_LIMITS: Readonly<YamlLimits> = Object.freeze({ maxBytes: 256 * 1024, maxNodes: 20_000 });
+
 export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
-  const src = await readYamlSource(file);
+  const src = await readYamlSource(file, SCENARIO_YAML_LIMITS);
   const issues = validateScenario(src);
   if (issues.length) throw new ConfigError(issues, `invalid scenario ${file}`);
   return { file, doc: src.value as ScenarioDoc, nameLine: src.lineOf(["name"]) };

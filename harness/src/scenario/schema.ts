@@ -5,7 +5,11 @@ import { parseFault } from "../../../webhook-stub/src/faults.ts";
 import { ConfigError } from "../util/errors.ts";
 import { patternRegExp } from "./checks.ts";
 
-const durationMs = z.number().int().nonnegative();
+/** Longest wait or budget a step may name: the slowest catalog scenario waits 30 s. */
+export const MAX_STEP_DURATION_MS = 600_000;
+/** Most steps in one scenario (the catalog's longest has 10). */
+export const MAX_STEPS = 500;
+const durationMs = z.number().int().nonnegative().max(MAX_STEP_DURATION_MS, `at most ${MAX_STEP_DURATION_MS} ms (10 minutes)`);
 const range = z.strictObject({ min: z.number().optional(), max: z.number().optional() }).describe("inclusive bounds");
 const countOrRange = z.union([z.number().int().nonnegative(), range]);
 const stringMap = z.record(z.string(), z.string());
@@ -177,7 +181,7 @@ export const scenarioSchema = z.strictObject({
   requires: z.array(z.enum(["auditLog", "controllers"])).optional().describe("provider capabilities the scenario needs"),
   slow: z.boolean().optional().describe("takes tens of seconds (e.g. a hung backend)"),
   /** Each step is checked against its action's schema by the loader (see load.ts). */
-  steps: z.array(z.unknown()).min(1, "a scenario needs at least one step"),
+  steps: z.array(z.unknown()).min(1, "a scenario needs at least one step").max(MAX_STEPS, `a scenario has at most ${MAX_STEPS} steps`),
 });
 
 export type ScenarioDoc = Omit<z.output<typeof scenarioSchema>, "steps"> & { steps: StepDoc[] };

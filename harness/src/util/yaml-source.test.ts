@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
-import { parseWithSchema, parseYamlSource, readYamlSource, zodIssues } from "./yaml-source.ts";
+import { DEFAULT_YAML_LIMITS, parseWithSchema, parseYamlSource, readYamlSource, zodIssues } from "./yaml-source.ts";
 
 function parseError(text: string): ConfigError {
   try {
@@ -101,9 +101,34 @@ describe("parseYamlSource errors", () => {
   it("refuses alias bombs", () => {
     const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
     for (let i = 0; i < 12; i++) lines.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`);
-    expect(() => parseYamlSource("f.yaml", lines.join("\n"))).toThrow(/alias/i);
+    const err = parseError(lines.join("\n"));
+    // A ConfigError naming the file and the first alias's line, not the yaml library's bare ReferenceError.
+    expect(err.issues).toEqual([{ file: "f.yaml", line: 2, path: "", message: expect.stringMatching(/^aliases expand too far .*at most 100 alias uses/) }]);
+  });
+
+  it("refuses a document over its node limit, quickly", () => {
+    const text = `steps:\n${"  - wait: 1\n".repeat(30_000)}`;
+    const t0 = performance.now();
+    const err = parseError2(() => parseYamlSource("f.yaml", text, { maxBytes: 10_000_000, maxNodes: 20_000 }));
+    expect(err.issues[0]).toMatchObject({ file: "f.yaml", message: expect.stringMatching(/more than 20000 YAML nodes/) });
+    expect(performance.now() - t0).toBeLessThan(5_000);
+  });
+
+  it("refuses a string that is not Unicode text (an unpaired surrogate escape), naming its line", () => {
+    const err = parseError('a: ok\nb: "bad \\ud800 here"\n');
+    expect(err.issues[0]).toMatchObject({ file: "f.yaml", line: 2, message: expect.stringMatching(/unpaired UTF-16 surrogate/) });
   });
 });
+
+function parseError2(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
 
 describe("readYamlSource", () => {
   it("reads a file and reports a missing one as a ConfigError naming it", async () => {
@@ -118,6 +143,38 @@ describe("readYamlSource", () => {
         name: "ConfigError",
         issues: [{ file: join(dir, "nope.yaml"), path: "", message: expect.stringMatching(/^cannot read file: .*ENOENT/) }],
       });
+      await expect(readYamlSource(dir)).rejects.toMatchObject({ name: "ConfigError", issues: [{ file: dir, message: "cannot read file: not a regular file" }] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a file over the byte limit without reading it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "yaml-source-"));
+    try {
+      const file = join(dir, "big.yaml");
+      await writeFile(file, `a: "${"x".repeat(DEFAULT_YAML_LIMITS.maxBytes)}"\n`);
+      await expect(readYamlSource(file)).rejects.toMatchObject({
+        name: "ConfigError",
+        issues: [{ file, path: "", message: `the file is ${DEFAULT_YAML_LIMITS.maxBytes + 6} bytes; the limit is ${DEFAULT_YAML_LIMITS.maxBytes}` }],
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses bytes that are not UTF-8, naming the line, instead of replacing them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "yaml-source-"));
+    try {
+      const file = join(dir, "latin1.yaml");
+      await writeFile(file, Buffer.from("name: x\ndescription: caf\xe9 \xff\n", "latin1"));
+      await expect(readYamlSource(file)).rejects.toMatchObject({
+        name: "ConfigError",
+        issues: [{ file, line: 2, path: "", message: "not valid UTF-8: byte 0xe9 at offset 24; save the file as UTF-8" }],
+      });
+      // A UTF-8 BOM and multi-byte text are fine.
+      await writeFile(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("description: café ✓ 🙂\n", "utf8")]));
+      expect((await readYamlSource(file)).value).toEqual({ description: "café ✓ 🙂" });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,8 @@
 // Parses YAML documents while keeping node positions, so schema errors can name `file:line: path`.
-import { readFile } from "node:fs/promises";
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from "yaml";
+// Input is bounded before it costs anything: a file over its byte limit is not read, a document
+// over its node limit is not converted, aliases cannot multiply it, and its text must be UTF-8.
+import { open } from "node:fs/promises";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue } from "./errors.ts";
 
@@ -13,8 +15,30 @@ export interface YamlSource {
   lineOf(path: ReadonlyArray<PropertyKey>): number | undefined;
 }
 
+/** How much one YAML file may hold. */
+export interface YamlLimits {
+  /** Largest file in bytes. */
+  maxBytes: number;
+  /** Most YAML nodes (mappings, sequences, scalars, aliases) in the document. */
+  maxNodes: number;
+}
+
+/**
+ * Defaults for the lab's files (policies, profiles, serve configs): a policy listing thousands of
+ * registries stays far below them, while a 20 MB file of a million nodes (which once took two
+ * minutes and 4 GB to load) is refused at once.
+ */
+export const DEFAULT_YAML_LIMITS: Readonly<YamlLimits> = Object.freeze({ maxBytes: 1_048_576, maxNodes: 50_000 });
+
+/** Aliases allowed per document (the yaml library's guard against exponential expansion). */
+const MAX_ALIAS_COUNT = 100;
+
 /** Parses exactly one YAML document from `text`; syntax errors become ConfigIssues with lines. */
-export function parseYamlSource(file: string, text: string): YamlSource {
+export function parseYamlSource(file: string, text: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): YamlSource {
+  const fail = (message: string, line?: number): never => {
+    throw new ConfigError([{ file, ...(line ? { line } : {}), path: "", message }], `failed to parse ${file}`);
+  };
+  if (text.length > limits.maxBytes) fail(`the file has more than ${limits.maxBytes} characters; the limit is ${limits.maxBytes} bytes`);
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [];
@@ -35,6 +59,15 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     );
   }
   const doc = nonEmpty[0]!;
+  // Counted before anything walks the tree: validation and line lookups are linear in it.
+  let nodes = 0;
+  let firstAlias: Node | undefined;
+  visit(doc, (_key, node) => {
+    nodes++;
+    if (isAlias(node)) firstAlias ??= node;
+    if (nodes > limits.maxNodes) return visit.BREAK;
+  });
+  if (nodes > limits.maxNodes) fail(`the document has more than ${limits.maxNodes} YAML nodes (mappings, lists, values); the limit keeps loading fast`);
   const lineOf = (path: ReadonlyArray<PropertyKey>): number | undefined => {
     let node: unknown = doc.contents;
     let best: number | undefined = rangeLine(node);
@@ -58,17 +91,93 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     const range = (node as Node | undefined)?.range;
     return range ? lineCounter.linePos(range[0]).line : undefined;
   }
-  return { file, doc, value: doc.toJS({ maxAliasCount: 100 }), lineOf };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // The yaml library throws a plain ReferenceError for an alias bomb; say where and what.
+    const line = firstAlias ? rangeLine(firstAlias) : undefined;
+    fail(`aliases expand too far (${(err as Error).message}); at most ${MAX_ALIAS_COUNT} alias uses are allowed`, line);
+  }
+  // Escapes such as "\ud800" produce strings that are not Unicode text (invalid UTF-8 once written out).
+  let badLine: number | undefined;
+  let bad = false;
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === "string" && !node.value.isWellFormed()) {
+        bad = true;
+        badLine = rangeLine(node);
+        return visit.BREAK;
+      }
+    },
+  });
+  if (bad) fail("a string holds an unpaired UTF-16 surrogate (an escape such as \\ud800): text must be valid Unicode", badLine);
+  return { file, doc, value, lineOf };
 }
 
-export async function readYamlSource(file: string): Promise<YamlSource> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
+/**
+ * Reads and parses a YAML file. The size is checked before reading, and the text must be valid
+ * UTF-8 (an invalid byte is reported with its line, not replaced by U+FFFD).
+ */
+export async function readYamlSource(file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): Promise<YamlSource> {
+  const cannot = (err: unknown): never => {
     throw new ConfigError([{ file, path: "", message: `cannot read file: ${(err as Error).message}` }], `failed to read ${file}`);
+  };
+  let bytes: Buffer;
+  try {
+    const handle = await open(file, "r");
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw new Error(`not a regular file`);
+      if (st.size > limits.maxBytes) {
+        throw new ConfigError([{ file, path: "", message: `the file is ${st.size} bytes; the limit is ${limits.maxBytes}` }], `refused ${file}`);
+      }
+      // Read at most one byte past the limit: the file may grow between stat and read.
+      const buf = Buffer.alloc(limits.maxBytes + 1);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      if (bytesRead > limits.maxBytes) throw new ConfigError([{ file, path: "", message: `the file is over the limit of ${limits.maxBytes} bytes` }], `refused ${file}`);
+      bytes = buf.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    return cannot(err);
   }
-  return parseYamlSource(file, text);
+  return parseYamlSource(file, decodeUtf8(file, bytes), limits);
+}
+
+/** Strict UTF-8: the first invalid byte is an error naming its line. */
+export function decodeUtf8(file: string, bytes: Buffer): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    const offset = firstInvalidUtf8(bytes);
+    let line = 1;
+    for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+    throw new ConfigError(
+      [{ file, line, path: "", message: `not valid UTF-8: byte 0x${bytes[offset]?.toString(16).padStart(2, "0")} at offset ${offset}; save the file as UTF-8` }],
+      `failed to read ${file}`,
+    );
+  }
+}
+
+// The offset of the first byte that does not start or continue a well-formed UTF-8 sequence.
+function firstInvalidUtf8(b: Buffer): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const need = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (need < 0) return i;
+    for (let k = 1; k <= need; k++) {
+      const cc = b[i + k];
+      if (cc === undefined || (cc & 0xc0) !== 0x80) return i;
+    }
+    // Overlong three-byte forms, surrogates, and code points past U+10FFFF.
+    if ((c === 0xe0 && b[i + 1]! < 0xa0) || (c === 0xed && b[i + 1]! > 0x9f) || (c === 0xf0 && b[i + 1]! < 0x90) || (c === 0xf4 && b[i + 1]! > 0x8f)) return i;
+    i += need + 1;
+  }
+  return b.length;
 }
 
 /** zod issues → ConfigIssues; each unknown key becomes its own issue at the key's own line. */

@@ -7,8 +7,8 @@ import { formatIssue } from "../../util/errors.ts";
 import type { CliIO } from "../io.ts";
 import { lintProfileFlags, type ProfileFlags } from "../options.ts";
 
-export async function lint(file: string | undefined, flags: ProfileFlags, io: CliIO): Promise<number> {
-  const result = file ? await lintAdmissionFile(file) : lintProfileFlags(flags);
+export async function lint(file: string | undefined, flags: ProfileFlags & { fileChecks?: boolean }, io: CliIO): Promise<number> {
+  const result = file ? await lintAdmissionFile(file, { checkFiles: flags.fileChecks ?? true }) : lintProfileFlags(flags);
   for (const w of result.warnings) io.stderr.write(`${pc.yellow("warning:")} ${formatIssue(w)}\n`);
   for (const e of result.errors) io.stderr.write(`${pc.red("error:")} ${formatIssue(e)}\n`);
   if (result.errors.length) return 1;

@@ -13,6 +13,8 @@ import { warnAboutOrphans } from "../../lab/orphans.ts";
 import type { CliIO } from "../io.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
 import { VERSION } from "../../util/version.ts";
+import { versionInfo } from "../../binaries/versions.ts";
+import { ensureWritableDir } from "../../util/dirs.ts";
 
 export interface RunFlags {
   provider: "local" | "kind" | "auto";
@@ -32,6 +34,11 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
     io.stderr.write("no scenarios selected\n");
     return EXIT.labFailed;
   }
+  // Every flag is checked before the lab starts: a report dir that cannot be written would
+  // otherwise fail the run only at its end.
+  if (flags.k8sVersion !== undefined) versionInfo(flags.k8sVersion);
+  if (flags.reportDir !== undefined) await ensureWritableDir(resolve(io.cwd, flags.reportDir), "--report-dir", 0o755);
+  if (flags.stateDir !== undefined) await ensureWritableDir(resolve(io.cwd, flags.stateDir), "--state-dir");
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   logger.info(`provider: ${provider.name} (${why}); ${scenarios.length} scenarios`);

@@ -1,7 +1,8 @@
 // `stub set` and `stub journal`: control the stub of a running lab through its control port.
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { loadPolicyFile } from "../../../../webhook-stub/src/policy.ts";
+import { parseFault } from "../../../../webhook-stub/src/faults.ts";
+import { loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy.ts";
 import { labTrustPolicy } from "../../lab/lab-trust.ts";
 import { StubClient } from "../../../../webhook-stub/src/stub-client.ts";
 import { readLabState, type LabState } from "../../providers/lab-state.ts";
@@ -11,10 +12,15 @@ import type { CliIO } from "../io.ts";
 async function clientFor(stateDir: string): Promise<{ client: StubClient; state: LabState }> {
   const state = await readLabState(stateDir);
   if (!state?.stub) throw new ConfigError([{ file: stateDir, path: "", message: "no running lab with a stub here (start one with `imagepolicy-lab up`)" }]);
+  // The lab's own files; a problem with them names the file and the state dir it came from.
+  const read = (file: string, what: string) =>
+    readFile(file, "utf8").catch((err: Error) => {
+      throw new ConfigError([{ file, path: "", message: `cannot read the stub's ${what} (recorded in ${stateDir}): ${err.message}` }], "the lab's stub cannot be reached");
+    });
   const client = new StubClient({
     controlUrl: state.stub.controlUrl,
-    token: (await readFile(state.stub.tokenFile, "utf8")).trim(),
-    caPem: await readFile(state.stub.caFile, "utf8"),
+    token: (await read(state.stub.tokenFile, "control token")).trim(),
+    caPem: await read(state.stub.caFile, "CA certificate"),
   });
   return { client, state };
 }
@@ -22,10 +28,21 @@ async function clientFor(stateDir: string): Promise<{ client: StubClient; state:
 export async function set(flags: { stateDir: string; policy?: string; trust?: string[]; fault?: string; healthy?: boolean }, io: CliIO): Promise<number> {
   const given = [flags.policy, flags.trust, flags.fault, flags.healthy].filter((x) => x !== undefined).length;
   if (!given) throw new ConfigError([{ file: "command line", path: "", message: "give --policy FILE, --trust REGISTRY, --fault SPEC or --healthy" }]);
+  // Every flag is checked before the stub is asked anything: a bad one changes nothing.
+  const issues = [];
+  if (flags.policy !== undefined && flags.trust?.length) issues.push({ file: "command line", path: "--trust", message: "both --policy and --trust set the policy; give one" });
+  if (flags.fault !== undefined && flags.healthy) issues.push({ file: "command line", path: "--healthy", message: "both --fault and --healthy set the fault; give one" });
+  if (flags.fault !== undefined && flags.fault.trim() === "") {
+    issues.push({ file: "command line", path: "--fault", message: "needs a fault spec (e.g. status:500, delay:2000, hang, first:2:reset); --healthy clears a fault" });
+  }
+  if (issues.length) throw new ConfigError(issues, "invalid stub set flags");
+  if (flags.fault !== undefined) parseFault(flags.fault, "--fault");
+  if (flags.trust?.length) trustPolicy(flags.trust);
+  const policy = flags.policy !== undefined ? await loadPolicyFile(resolve(io.cwd, flags.policy)) : undefined;
   const { client, state } = await clientFor(resolve(io.cwd, flags.stateDir));
-  if (flags.policy) await client.setPolicy(await loadPolicyFile(resolve(io.cwd, flags.policy)));
+  if (policy) await client.setPolicy(policy);
   if (flags.trust?.length) await client.setPolicy(labTrustPolicy(state.provider, flags.trust));
-  if (flags.fault) await client.setFault(flags.fault);
+  if (flags.fault !== undefined) await client.setFault(flags.fault);
   if (flags.healthy) await client.setFault("healthy");
   const s = await client.status();
   io.stdout.write(`stub: fault=${s.fault}; allow registries=[${s.policy.allowRegistries.join(", ")}] repositories=[${s.policy.allowRepositories.join(", ")}]\n`);
@@ -41,7 +58,9 @@ export async function journal(flags: { stateDir: string; json?: boolean; reset?:
       io.stdout.write(`#${e.seq} ${e.time} ${e.namespace || "-"} [${e.images.join(", ")}] → ${e.outcome}${e.fault ? ` (fault ${e.fault})` : ""} ${e.status} ${e.latencyMs.toFixed(1)}ms${e.reason ? `  ${e.reason}` : ""}\n`);
     }
     const c = snap.counters;
-    io.stdout.write(`${c.requests} requests: ${c.allowed} allowed, ${c.denied} denied, ${c.faults} faults, ${c.invalid} invalid\n`);
+    io.stdout.write(
+      `${c.requests} requests: ${c.allowed} allowed, ${c.denied} denied, ${c.faults} faults, ${c.invalid} invalid${c.dropped ? `; ${c.dropped} oldest entries dropped to stay within the journal's limits` : ""}\n`,
+    );
   }
   if (flags.reset) await client.resetJournal();
   return 0;

@@ -1,7 +1,9 @@
 // `up`: start a lab and leave it running; `down` stops it.
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { loadPolicyFile } from "../../../../webhook-stub/src/policy.ts";
+import { loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy.ts";
+import { versionInfo } from "../../binaries/versions.ts";
+import { ensureWritableDir } from "../../util/dirs.ts";
 import { labTrustPolicy } from "../../lab/lab-trust.ts";
 import { startLab } from "../../lab/lab.ts";
 import type { AdmissionProfile } from "../../profile/profile.ts";
@@ -43,16 +45,17 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     throw new ConfigError(conflicts.map((k) => ({ file: "command line", path: `--${k}`, message: "configures the stub, which is not started with --backend-url" })));
   }
   if (!flags.backendUrl && flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "only meaningful with --backend-url" }]);
+  // Every flag is checked before anything starts (the stub, a provider, even a docker probe).
+  if (flags.k8sVersion !== undefined) versionInfo(flags.k8sVersion);
+  if (flags.backendUrl !== undefined) checkBackendUrl(flags.backendUrl);
   const backendCaPem = flags.backendUrl ? await readBackendCa(resolve(io.cwd, flags.backendCa!)) : undefined;
+  const filePolicy = flags.policy ? await loadPolicyFile(resolve(io.cwd, flags.policy)) : undefined;
+  if (flags.trust?.length) trustPolicy(flags.trust);
+  const stateDir = await ensureWritableDir(resolve(io.cwd, flags.stateDir), "--state-dir");
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   logger.info(`provider: ${provider.name} (${why})`);
-  const policy = flags.policy
-    ? await loadPolicyFile(resolve(io.cwd, flags.policy))
-    : flags.trust?.length
-      ? labTrustPolicy(provider.name, flags.trust)
-      : undefined;
-  const stateDir = resolve(io.cwd, flags.stateDir);
+  const policy = filePolicy ?? (flags.trust?.length ? labTrustPolicy(provider.name, flags.trust) : undefined);
   const t0 = performance.now();
   const lab = await startLab({
     provider,
@@ -84,6 +87,19 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     }),
   );
   return 0;
+}
+
+/** The apiserver calls the backend over HTTPS at this URL; anything else would fail only once the cluster runs. */
+function checkBackendUrl(value: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.protocol !== "https:" || !url.hostname) {
+    throw new ConfigError([{ file: "command line", path: "--backend-url", message: `expected an https:// URL such as https://10.0.0.5:8443/review, got "${value}"` }], "invalid --backend-url");
+  }
 }
 
 /** The --backend-ca file, read before anything starts; a problem names the flag and the file. */

@@ -59,11 +59,11 @@ describe("etcd flags", () => {
   it.each([
     ["cert-file", "/pki/etcdCert"],
     ["key-file", "/pki/etcdKey"],
-    ["trusted-ca-file", "/pki/ca"],
+    ["trusted-ca-file", "/pki/etcdCa"],
     ["client-cert-auth", "true"],
     ["peer-cert-file", "/pki/etcdCert"],
     ["peer-key-file", "/pki/etcdKey"],
-    ["peer-trusted-ca-file", "/pki/ca"],
+    ["peer-trusted-ca-file", "/pki/etcdCa"],
     ["peer-client-cert-auth", "true"],
     ["listen-client-urls", "https://127.0.0.1:20001"],
     ["advertise-client-urls", "https://127.0.0.1:20001"],
@@ -82,7 +82,7 @@ describe("kube-apiserver flags", () => {
   const argv = COMPONENTS["kube-apiserver"];
   it.each([
     ["etcd-servers", "https://127.0.0.1:20001"],
-    ["etcd-cafile", "/pki/ca"],
+    ["etcd-cafile", "/pki/etcdCa"],
     ["etcd-certfile", "/pki/etcdClientCert"],
     ["etcd-keyfile", "/pki/etcdClientKey"],
     ["secure-port", "20003"],

@@ -32,14 +32,15 @@ export function etcdFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPort
     .set("listen-peer-urls", peer)
     .set("initial-advertise-peer-urls", peer)
     .set("initial-cluster", `imagepolicy-lab=${peer}`)
-    // TLS everywhere, even on loopback: client certificates are required.
+    // TLS everywhere, even on loopback: client certificates are required, and only the etcd CA's
+    // (the apiserver's etcd client certificate) are accepted, not the cluster CA's (cluster-pki.ts).
     .set("cert-file", pki.files.etcdCert)
     .set("key-file", pki.files.etcdKey)
-    .set("trusted-ca-file", pki.files.ca)
+    .set("trusted-ca-file", pki.files.etcdCa)
     .set("client-cert-auth", true)
     .set("peer-cert-file", pki.files.etcdCert)
     .set("peer-key-file", pki.files.etcdKey)
-    .set("peer-trusted-ca-file", pki.files.ca)
+    .set("peer-trusted-ca-file", pki.files.etcdCa)
     .set("peer-client-cert-auth", true)
     // A lab's etcd is throwaway: skip fsync-heavy work that only slows a 2-core machine.
     .set("unsafe-no-fsync", true)
@@ -54,7 +55,7 @@ export function apiserverFlags(pki: ClusterPki, layout: LocalLayout, ports: Loca
   const patch = imagePolicyControlPlanePatch(layout.admissionDir, { audit: { policyFile: layout.auditPolicyFile, logFile: layout.auditLogFile } });
   return new Flags()
     .set("etcd-servers", `https://127.0.0.1:${ports.etcdClient}`)
-    .set("etcd-cafile", pki.files.ca)
+    .set("etcd-cafile", pki.files.etcdCa)
     .set("etcd-certfile", pki.files.etcdClientCert)
     .set("etcd-keyfile", pki.files.etcdClientKey)
     .set("bind-address", "127.0.0.1")
@@ -62,6 +63,7 @@ export function apiserverFlags(pki: ClusterPki, layout: LocalLayout, ports: Loca
     .set("secure-port", ports.apiserver)
     .set("tls-cert-file", pki.files.apiserverCert)
     .set("tls-private-key-file", pki.files.apiserverKey)
+    // The cluster CA only: an etcd certificate (etcd CA) does not log in here.
     .set("client-ca-file", pki.files.ca)
     // As kubeadm runs it: Node and RBAC authorization, so workloads meet the same checks as in kind.
     .set("authorization-mode", "Node,RBAC")

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SERVE_CONFIG_API_VERSION, SERVE_CONFIG_KIND, type StubServeConfig } from "../../../../webhook-stub/src/main.ts";
+import { SERVE_CONFIG_API_VERSION, SERVE_CONFIG_KIND, STUB_NODE_FLAGS, type StubServeConfig } from "../../../../webhook-stub/src/main.ts";
 import { formatPolicyYaml } from "../../../../webhook-stub/src/policy.ts";
 import { startStub } from "../../../../webhook-stub/src/server.ts";
 import { StubClient } from "../../../../webhook-stub/src/stub-client.ts";
@@ -63,7 +63,7 @@ export async function startLocalBackend(o: BackendStartOptions, cleanup: Cleanup
     const proc = await ManagedProcess.start({
       name: "stub",
       command: node,
-      args: [join(REPO_ROOT, "bin/imagepolicy-lab.mjs"), "stub", "serve", "--config", configFile, "--ready-file", readyFile],
+      args: [...STUB_NODE_FLAGS, join(REPO_ROOT, "bin/imagepolicy-lab.mjs"), "stub", "serve", "--config", configFile, "--ready-file", readyFile],
       logFile: join(o.stateDir, "logs", "stub.log"),
       detached: true,
       cwd: REPO_ROOT,

@@ -136,7 +136,7 @@ export class LocalProvider implements ClusterProvider {
 
       const etcd = await task(o.progress, "start etcd", async () => {
         const p = await startComponent("etcd", binaries.etcd, etcdFlags(pki, layout, ports));
-        const client = { caPem: pki.caPem, certPem: await readFile(pki.files.etcdClientCert, "utf8"), keyPem: await readFile(pki.files.etcdClientKey, "utf8") };
+        const client = { caPem: pki.etcdCaPem, certPem: await readFile(pki.files.etcdClientCert, "utf8"), keyPem: await readFile(pki.files.etcdClientKey, "utf8") };
         await waitReady(`etcd on https://127.0.0.1:${ports.etcdClient}`, p, budget, o.signal, async () => {
           const r = await httpsGet(`https://127.0.0.1:${ports.etcdClient}/health`, client);
           return r.status === 200 ? true : undefined;

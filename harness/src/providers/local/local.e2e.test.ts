@@ -3,12 +3,13 @@
 // unreachable backend, the apiserver's own error for a TTL forced past lint, controllers at work,
 // `up`/`down` as a user runs them, Ctrl-C during `up`, and a profile switch that restarts only the
 // apiserver. After every lab: none of its processes run and its state dir holds no keys.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppsV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLab, type StartedLab } from "../../lab/lab.ts";
+import { httpsGet } from "../../util/https-get.ts";
 import { readLabState } from "../lab-state.ts";
 import { LocalProvider } from "./local-provider.ts";
 import {
@@ -55,7 +56,6 @@ describe("a local lab whose backend refuses connections", () => {
   beforeAll(async () => {
     work = await workDir();
     port = await closedPort();
-    const { readFile } = await import("node:fs/promises");
     const caPem = await readFile(await writeSomeCa(work), "utf8");
     lab = await startLab({
       provider: new LocalProvider(),
@@ -75,6 +75,33 @@ describe("a local lab whose backend refuses connections", () => {
     expect(out.allowed).toBe(false);
     expect(out.code).toBe(403);
     expect(out.message).toMatch(new RegExp(`^pods "fail-closed" is forbidden: Post "https://127\\.0\\.0\\.1:${port}/review[^"]*": dial tcp 127\\.0\\.0\\.1:${port}: connect: connection refused$`));
+  });
+
+  it("keeps etcd's trust apart: etcd refuses the admin's and the controller-manager's certificates, the apiserver refuses etcd's", async () => {
+    const pkiDir = join(lab.stateDir, "pki");
+    const pem = (name: string) => readFile(join(pkiDir, name), "utf8");
+    const pair = async (base: string) => ({ certPem: await pem(`${base}.crt`), keyPem: await pem(`${base}.key`) });
+    const etcdPid = (await pidsByName(lab.stateDir)).etcd!;
+    const cmdline = (await readFile(`/proc/${etcdPid}/cmdline`, "utf8")).split("\0");
+    const etcdUrl = `${cmdline.find((a) => a.startsWith("--listen-client-urls="))!.split("=")[1]}/health`;
+    const failure = (p: Promise<{ status: number }>) =>
+      p.then(
+        (r) => `answered HTTP ${r.status}`,
+        (e: NodeJS.ErrnoException) => `${e.code ?? ""} ${e.message}`,
+      );
+    const etcdCa = await pem("etcd-ca.crt");
+    expect((await httpsGet(etcdUrl, { caPem: etcdCa, ...(await pair("apiserver-etcd-client")) })).status).toBe(200);
+    for (const who of ["admin", "controller-manager"]) {
+      expect(await failure(httpsGet(etcdUrl, { caPem: etcdCa, ...(await pair(who)) })), who).toMatch(/UNKNOWN_CA|unknown ca|ECONNRESET/i);
+    }
+    // The apiserver does not know etcd's CA: an etcd certificate is anonymous there, and anonymous is refused.
+    const server = lab.kubeConfig().getCurrentCluster()!.server;
+    const clusterCa = await pem("ca.crt");
+    for (const base of ["apiserver-etcd-client", "etcd"]) {
+      const r = await httpsGet(`${server}/api/v1/namespaces/default/pods`, { caPem: clusterCa, ...(await pair(base)) }).catch((e: Error) => ({ status: 0, body: e.message }));
+      expect(r.status, `${base}: ${r.body}`).toBe(401);
+    }
+    expect((await httpsGet(`${server}/api/v1/namespaces/default/pods`, { caPem: clusterCa, ...(await pair("admin")) })).status).toBe(200);
   });
 
   it("accepts a Deployment, and kube-controller-manager creates its ReplicaSet", async () => {
