@@ -15,11 +15,11 @@
 // wrapper active until dockerd restarts. Uninstall therefore first loads an explicit
 // `"default-runtime": "runc"` and `"runtimes": {}` and only then writes the restored file.
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
-import { cacheRoot } from "../binaries/cache.ts";
 import { commandError, tryRun, type Env } from "../providers/kind/tools.ts";
 import { LabError } from "../util/errors.ts";
 import { silentLogger, task, type Logger, type Progress } from "../util/logger.ts";
@@ -425,23 +425,36 @@ export async function wrapperStatus(): Promise<WrapperStatus> {
 export interface HostChangeOptions {
   logger?: Logger;
   progress?: Progress;
-  /** Environment for the cache root (IMAGEPOLICY_LAB_CACHE, XDG_CACHE_HOME). Default process.env. */
+  /** Environment of the calling command (kept for callers; the wrapper is built with a controlled environment of its own). */
   env?: Env;
 }
 
-/** Builds the wrapper into the cache and returns its path. */
-async function buildWrapper(o: HostChangeOptions): Promise<string> {
-  const out = join(cacheRoot(o.env ?? process.env), "tools", "runtime-wrapper", "runtime-wrapper");
-  await mkdir(dirname(out), { recursive: true });
-  return task(o.progress, "build the OCI runtime wrapper", async () => {
-    // `go -C` instead of a cwd option: the wrapper's module is harness/go, and -o must be absolute.
-    const r = await tryRun("go", ["-C", GO_MODULE_DIR, "build", "-trimpath", "-o", out, "./cmd/runtime-wrapper"], { env: { CGO_ENABLED: "0" }, timeoutMs: 300_000 });
-    if (r.spawnError) throw new LabError(`cannot build the runtime wrapper: ${r.spawnError} (it is built from ${GO_MODULE_DIR} with Go 1.26 or later)`);
-    if (!r.ok) throw commandError(r, "failed to build the runtime wrapper");
-    const v = await wrapperVersion(out);
-    if (!v.version) throw new LabError(`the freshly built wrapper does not answer: ${v.problem}`);
-    return out;
-  });
+/**
+ * Builds the wrapper into a fresh root-owned temp dir (0700) with its own Go build cache and returns
+ * its path and a cleanup. Not in the user's cache: dockerd runs this binary as root for every
+ * container, and a cache (or GOCACHE) another user can write could swap or poison it between the build
+ * and the copy. The wrapper needs only the standard library, so a cold build is cheap.
+ */
+async function buildWrapper(o: HostChangeOptions): Promise<{ path: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "imagepolicy-lab-wrapper-"));
+  await chmod(dir, 0o700);
+  const out = join(dir, "runtime-wrapper");
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    return await task(o.progress, "build the OCI runtime wrapper", async () => {
+      // `go -C` instead of a cwd option: the wrapper's module is harness/go, and -o must be absolute.
+      const env = { CGO_ENABLED: "0", GOCACHE: join(dir, "gocache"), GOFLAGS: "", GOWORK: "off" };
+      const r = await tryRun("go", ["-C", GO_MODULE_DIR, "build", "-trimpath", "-o", out, "./cmd/runtime-wrapper"], { env, timeoutMs: 300_000 });
+      if (r.spawnError) throw new LabError(`cannot build the runtime wrapper: ${r.spawnError} (it is built from ${GO_MODULE_DIR} with Go 1.26 or later)`);
+      if (!r.ok) throw commandError(r, "failed to build the runtime wrapper");
+      const v = await wrapperVersion(out);
+      if (!v.version) throw new LabError(`the freshly built wrapper does not answer: ${v.problem}`);
+      return { path: out, remove };
+    });
+  } catch (err) {
+    await remove();
+    throw err;
+  }
 }
 
 /** Copies the built wrapper to WRAPPER_PATH unless the same bytes are there; returns a change line or undefined. */
@@ -471,7 +484,7 @@ export async function installWrapper(o: HostChangeOptions = {}): Promise<string[
   const lines: string[] = [];
 
   const built = await buildWrapper(o);
-  const placed = await placeWrapper(built);
+  const placed = await placeWrapper(built.path).finally(() => built.remove());
   if (placed) lines.push(placed);
 
   if (changed || currentText === undefined) {
