@@ -18,9 +18,9 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { commandError, tryRun, type Env } from "../providers/kind/tools.ts";
+import { OWN_GO_MODULE_DIR } from "../../go/module-dir.ts";
 import { LabError } from "../util/errors.ts";
 import { silentLogger, task, type Logger, type Progress } from "../util/logger.ts";
 import { waitFor } from "../util/wait.ts";
@@ -55,8 +55,6 @@ const PROBE_STEP_TIMEOUT_MS = 60_000;
 /** The first line `runtime-wrapper --imagepolicy-lab-version` prints starts with this. */
 const WRAPPER_VERSION_PREFIX = "imagepolicy-lab runtime-wrapper ";
 const LABEL = "imagepolicy-lab.dev/created-by=imagepolicy-lab";
-/** harness/go, the Go module the wrapper is built from. */
-const GO_MODULE_DIR = fileURLToPath(new URL("../../go/", import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
 // Probe
@@ -444,8 +442,8 @@ async function buildWrapper(o: HostChangeOptions): Promise<{ path: string; remov
     return await task(o.progress, "build the OCI runtime wrapper", async () => {
       // `go -C` instead of a cwd option: the wrapper's module is harness/go, and -o must be absolute.
       const env = { CGO_ENABLED: "0", GOCACHE: join(dir, "gocache"), GOFLAGS: "", GOWORK: "off" };
-      const r = await tryRun("go", ["-C", GO_MODULE_DIR, "build", "-trimpath", "-o", out, "./cmd/runtime-wrapper"], { env, timeoutMs: 300_000 });
-      if (r.spawnError) throw new LabError(`cannot build the runtime wrapper: ${r.spawnError} (it is built from ${GO_MODULE_DIR} with Go 1.26 or later)`);
+      const r = await tryRun("go", ["-C", OWN_GO_MODULE_DIR, "build", "-trimpath", "-o", out, "./cmd/runtime-wrapper"], { env, timeoutMs: 300_000 });
+      if (r.spawnError) throw new LabError(`cannot build the runtime wrapper: ${r.spawnError} (it is built from ${OWN_GO_MODULE_DIR} with Go 1.26 or later)`);
       if (!r.ok) throw commandError(r, "failed to build the runtime wrapper");
       const v = await wrapperVersion(out);
       if (!v.version) throw new LabError(`the freshly built wrapper does not answer: ${v.problem}`);

@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { cacheRoot } from "../binaries/cache.ts";
+import type { Env } from "../binaries/env.ts";
 import { downloadModule, probeGo } from "../binaries/go-build.ts";
 import { processCleanup, type CleanupRegistry } from "../util/cleanup.ts";
 import { LabError } from "../util/errors.ts";
@@ -37,7 +38,6 @@ export interface NodeImageStatus {
   current: boolean;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
 
 /** Whether the node image for `k8sVersion` is in the local docker image store and current. */
 export async function nodeImageStatus(k8sVersion: string): Promise<NodeImageStatus> {

@@ -5,9 +5,9 @@
 // same cache (binaries/resolve.ts), so both providers run the same bits.
 import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { z } from "zod";
+import { OWN_GO_MODULE_DIR } from "../../go/module-dir.ts";
 import { cacheRoot, sha256File } from "../binaries/cache.ts";
 import { buildKubernetes, goInstall, probeGo, type GoContext, type GoInstallSpec, type GoToolchain, type K8sCommand } from "../binaries/go-build.ts";
 import { acquireLock } from "../binaries/lock.ts";
@@ -17,8 +17,6 @@ import { LabError } from "../util/errors.ts";
 import { silentLogger, type Logger, type Progress } from "../util/logger.ts";
 import type { NodeImageRecipe } from "./recipe.ts";
 
-/** Our own Go programs (pause, the docker runtime wrapper) live in harness/go. */
-export const OWN_GO_MODULE_DIR = resolve(fileURLToPath(new URL("../../go", import.meta.url)));
 
 export interface NodeParts {
   /** Absolute path of each file by its name in the node, e.g. kubelet, containerd, runc, bridge. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerGate, kindTestsRequired } from "../../../test/docker-gate.ts";
-import { dryRunPod, execCli, filesOutsideLogs, pollFor, spawnCli } from "../local/test-support.ts";
+import { dryRunPod, execCli, filesOutsideLogs, pollFor, spawnCli, type CliChild } from "../local/test-support.ts";
 import { KindProvider } from "./kind-provider.ts";
 import { findKind, kindNetworkName, tryRun } from "./tools.ts";
 
@@ -28,6 +28,18 @@ async function kindClusters(): Promise<string[]> {
   const kind = await findKind("v0.32.0");
   if (!kind.found) return [];
   return (await tryRun(kind.found.path, ["get", "clusters"])).stdout.split("\n").filter((l) => l.startsWith("iplab-"));
+}
+
+/**
+ * `up --provider kind` as a child process, returned once kind has created this lab's node container,
+ * so an interrupt then has something real to undo.
+ */
+async function upUntilNodeExists(stateDir: string): Promise<CliChild> {
+  const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir]);
+  await c.waitForStderr(/kind create cluster iplab-/, 300_000);
+  const cluster = /kind create cluster (iplab-[0-9a-f]{6})/.exec(c.output.stderr)![1]!;
+  await pollFor(`the node container of ${cluster}`, async () => ((await tryRun("docker", ["ps", "-q", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`])).stdout.trim() || undefined), 120_000);
+  return c;
 }
 
 describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
@@ -86,11 +98,7 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
 
   it("SIGINT during `up` (while kind creates the cluster) exits 130 and leaves nothing", async () => {
     const stateDir = join(work, "interrupted");
-    const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir]);
-    await c.waitForStderr(/kind create cluster iplab-/, 300_000);
-    // Wait until the node container exists, so the interrupt has something real to undo.
-    const cluster = /kind create cluster (iplab-[0-9a-f]{6})/.exec(c.output.stderr)![1]!;
-    await pollFor(`the node container of ${cluster}`, async () => ((await tryRun("docker", ["ps", "-q", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`])).stdout.trim() || undefined), 120_000);
+    const c = await upUntilNodeExists(stateDir);
     c.child.kill("SIGINT");
     const code = await c.exited;
     expect(code, c.output.stderr).toBe(130);
@@ -100,10 +108,7 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
 
   it("after `up` is killed outright (SIGKILL) while kind creates the cluster, `down` still removes the cluster, the stub and the network", async () => {
     const stateDir = join(work, "killed");
-    const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir]);
-    await c.waitForStderr(/kind create cluster iplab-/, 300_000);
-    const cluster = /kind create cluster (iplab-[0-9a-f]{6})/.exec(c.output.stderr)![1]!;
-    await pollFor(`the node container of ${cluster}`, async () => ((await tryRun("docker", ["ps", "-q", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`])).stdout.trim() || undefined), 120_000);
+    const c = await upUntilNodeExists(stateDir);
     // No handler runs on SIGKILL: only the state file knows the cluster kind is still creating.
     c.child.kill("SIGKILL");
     await c.exited;

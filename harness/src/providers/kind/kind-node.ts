@@ -76,12 +76,6 @@ export async function stopNodeContainer(node: string, id: string, graceSeconds: 
   await tryRun("docker", ["exec", node, "crictl", "stop", "--timeout", String(graceSeconds), id], { timeoutMs: 30_000 + graceSeconds * 1000 });
 }
 
-/** ID of the running container of `name` (crictl), or undefined. */
-export async function runningContainerId(node: string, name: string): Promise<string | undefined> {
-  const r = await tryRun("docker", ["exec", node, "crictl", "ps", "--name", name, "--state", "Running", "-q"], { timeoutMs: 15_000 });
-  return r.ok ? r.stdout.trim().split("\n").filter(Boolean)[0] : undefined;
-}
-
 /**
  * Rewrites the manifest with a new annotation value. The temp file is written outside the manifests
  * directory, because kubelet would start any extra file there as a second pod; `mv` is atomic.

@@ -299,7 +299,9 @@ export class KindProvider implements ClusterProvider {
     const cleanup = this.options.cleanup ?? processCleanup;
     const budget = this.options.readyTimeoutMs ?? 300_000;
     const pins = kindPins(o.k8sVersion, { env: this.env, nodeImage: this.options.nodeImage });
-    const nodeImage = await chooseNodeImage(o.k8sVersion, pins, { cgroupV1: (await dockerStatus()).cgroupVersion === "1" });
+    // One look at the host: its cgroup version picks the node image and the kubelet's setting below.
+    const hostCgroupV1 = (await dockerStatus()).cgroupVersion === "1";
+    const nodeImage = await chooseNodeImage(o.k8sVersion, pins, { cgroupV1: hostCgroupV1 });
     if (nodeImage.problem !== undefined) throw new ProviderUnavailableError("kind", [nodeImage.problem]);
     logger.info(`kind node image: ${nodeImage.image} (${nodeImage.source})`);
     const kind = (
@@ -331,7 +333,7 @@ export class KindProvider implements ClusterProvider {
       await writeAdmissionFiles(hostAdmissionDir, o.profile, o.backend, ADMISSION_DIR_IN_NODE);
       await writeFile(join(hostAdmissionDir, AUDIT_POLICY_FILE), AUDIT_POLICY, { mode: 0o644 });
       // kubelet >= 1.35 refuses cgroup v1 hosts by default; kind v0.32.0 only warns (kind-config.ts).
-      const cgroupV1 = (await dockerStatus()).cgroupVersion === "1" && minorOf(o.k8sVersion) >= 35;
+      const cgroupV1 = hostCgroupV1 && minorOf(o.k8sVersion) >= 35;
       if (cgroupV1) logger.warn("this Docker host uses cgroup v1: the kind config tells the kubelet not to refuse it (failCgroupV1: false)");
       const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi, allowCgroupV1: cgroupV1, audit: true });
       await writeFile(join(stateDir, "kind-config.yaml"), config, { mode: 0o644 });

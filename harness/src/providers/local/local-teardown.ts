@@ -53,6 +53,30 @@ export async function removeLocalLab(stateDir: string, state: LabState | undefin
 
 const COMPONENTS = new Set(["etcd", "kube-apiserver", "kube-controller-manager"]);
 
+interface RunningComponent {
+  pid: number;
+  /** etcd, kube-apiserver, kube-controller-manager, or stub. */
+  name: string;
+  args: string[];
+}
+
+/**
+ * The lab component processes on this machine (Linux: /proc; elsewhere none): the control-plane
+ * binaries by name, and the detached stub (`node …/imagepolicy-lab.mjs stub serve --config …`).
+ */
+async function runningComponents(): Promise<RunningComponent[]> {
+  const pids = (await readdir("/proc").catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
+  const found: RunningComponent[] = [];
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    const args = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    const base = basename(args[0] ?? "");
+    const name = COMPONENTS.has(base) ? base : args.includes("stub") && args.includes("serve") ? "stub" : undefined;
+    if (name) found.push({ pid, name, args });
+  }
+  return found;
+}
+
 /**
  * Lab processes whose arguments name a file under `stateDir` (every component's do: etcd's data dir,
  * the apiserver's admission config, the controller-manager's kubeconfig, the stub's config). Linux
@@ -60,17 +84,7 @@ const COMPONENTS = new Set(["etcd", "kube-apiserver", "kube-controller-manager"]
  */
 export async function strayComponents(stateDir: string): Promise<{ pid: number; name: string }[]> {
   const prefix = `${stateDir.replace(/\/+$/, "")}/`;
-  const pids = (await readdir("/proc").catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
-  const found: { pid: number; name: string }[] = [];
-  for (const pid of pids) {
-    if (pid === process.pid) continue;
-    const args = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
-    if (!args.some((a) => a.includes(prefix))) continue;
-    const name = basename(args[0] ?? "");
-    if (COMPONENTS.has(name)) found.push({ pid, name });
-    // The detached stub: `node …/imagepolicy-lab.mjs stub serve --config <stateDir>/backend/…`.
-    else if (args.includes("stub") && args.includes("serve")) found.push({ pid, name: "stub" });
-  }
+  const found = (await runningComponents()).filter((c) => c.args.some((a) => a.includes(prefix))).map(({ pid, name }) => ({ pid, name }));
   // Stop order: controller-manager, apiserver, etcd, then the stub.
   const rank = (n: string) => ["kube-controller-manager", "kube-apiserver", "etcd", "stub"].indexOf(n);
   return found.sort((a, b) => rank(a.name) - rank(b.name));
@@ -87,19 +101,13 @@ const LAB_PATH_RE = /^(\/.+?)\/(?:pki|etcd-data|admission|backend)(?:\/|$)/;
  * marker (its claim or state file): `down --all` must never stop or clean up anything not ours.
  */
 export async function localLeftovers(): Promise<Array<{ stateDir: string; parts: string[] }>> {
-  const pids = (await readdir("/proc").catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
   const myPidNs = await readlink("/proc/self/ns/pid").catch(() => undefined);
   const byDir = new Map<string, string[]>();
-  for (const pid of pids) {
-    if (pid === process.pid) continue;
-    const args = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
-    const name = basename(args[0] ?? "");
-    const what = COMPONENTS.has(name) ? name : args.includes("stub") && args.includes("serve") ? "stub" : undefined;
-    if (!what) continue;
+  for (const { pid, name, args } of await runningComponents()) {
     if (myPidNs && (await readlink(`/proc/${pid}/ns/pid`).catch(() => undefined)) !== myPidNs) continue;
     const dir = args.flatMap((a) => a.split("=")).map((a) => LAB_PATH_RE.exec(a)?.[1]).find(Boolean);
     if (!dir) continue;
-    byDir.set(dir, [...(byDir.get(dir) ?? []), `${what} (pid ${pid})`]);
+    byDir.set(dir, [...(byDir.get(dir) ?? []), `${name} (pid ${pid})`]);
   }
   const labs: Array<{ stateDir: string; parts: string[] }> = [];
   for (const [stateDir, parts] of byDir) {
