@@ -1,6 +1,7 @@
 // What a run produced: a verdict per scenario and the evidence behind it, per step. Reports
 // (terminal, JUnit, JSON, HTML) are rendered from this and nothing else.
 import type { JournalEntry } from "../../../webhook-stub/src/types.ts";
+import type { MechanismName } from "../mechanism/names.ts";
 import type { AdmissionProfile } from "../profile/profile.ts";
 
 export type Verdict = "pass" | "fail" | "error" | "skipped";
@@ -61,6 +62,8 @@ export interface RunReport {
   finishedAt: string;
   durationMs: number;
   provider: string;
+  /** The admission mechanism the lab ran (absent in reports written before mechanisms existed: ImagePolicyWebhook). */
+  mechanism?: MechanismName;
   k8sVersion: string;
   /** Time to bring the lab up (0 when it was already running). */
   labStartMs: number;
