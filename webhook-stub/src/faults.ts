@@ -12,8 +12,9 @@
 //   hang                             never answer; keep the connection open until the client gives up
 //   reset                            destroy the connection (TCP RST) after reading the request
 //   malformed                        200 with a body that is not valid JSON (Content-Type application/json)
-//   content-type                     200 with the policy's ImageReview but Content-Type text/plain
-//   empty                            200 with `{}` (the apiserver reads a missing status as a denial)
+//   content-type                     200 with the policy's ImageReview (or AdmissionReview) but Content-Type text/plain
+//   empty                            200 with `{}` (the ImagePolicyWebhook plugin reads a missing status as a
+//                                    denial; for an AdmissionReview it is an invalid response, a call failure)
 //   bad-cert                         serve a certificate from a different, untrusted CA
 //   first:N:SPEC                     the next N review requests get SPEC, later ones are healthy
 import { ConfigError } from "../../harness/src/util/errors.ts";
@@ -149,10 +150,11 @@ export type FaultAction =
 export const MALFORMED_BODY = '{"apiVersion":"imagepolicy.k8s.io/v1alpha1","kind":"ImageReview","status":{"allowed":tr';
 
 /**
- * Maps a per-request fault to its effect. `verdictJson` is the ImageReview the policy would send;
- * it is only called for faults that send it (content-type).
+ * Maps a per-request fault to its effect. `verdictJson` is the reply (ImageReview or AdmissionReview)
+ * the policy would send; it is only called for faults that send it (content-type). `malformedBody`
+ * is the cut-off reply `malformed` sends (default: an ImageReview's).
  */
-export function faultAction(fault: Fault, verdictJson: () => string): FaultAction {
+export function faultAction(fault: Fault, verdictJson: () => string, malformedBody: string = MALFORMED_BODY): FaultAction {
   switch (fault.kind) {
     case "healthy":
     case "refuse":
@@ -171,7 +173,7 @@ export function faultAction(fault: Fault, verdictJson: () => string): FaultActio
         ...(fault.retryAfterSeconds !== undefined ? { headers: { "retry-after": String(fault.retryAfterSeconds) } } : {}),
       };
     case "malformed":
-      return { action: "reply", status: 200, contentType: "application/json", body: MALFORMED_BODY };
+      return { action: "reply", status: 200, contentType: "application/json", body: malformedBody };
     case "content-type":
       return { action: "reply", status: 200, contentType: "text/plain; charset=utf-8", body: verdictJson(), usesVerdict: true };
     case "empty":

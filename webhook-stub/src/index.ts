@@ -1,5 +1,6 @@
 // Public API of the webhook stub. The harness, the CLI and scenarios import from here only.
 export type {
+  AdmissionSummary,
   Counters,
   FaultSpec,
   ImageReviewSpec,
@@ -11,7 +12,9 @@ export type {
   StubPolicy,
   StubStatus,
 } from "./types.ts";
-export { startStub, DEFAULT_MAX_BODY_BYTES, DEFAULT_REVIEW_PATH, DEFAULT_STUB_LIMITS, IMAGE_REVIEW_API_VERSION } from "./server.ts";
+export { startStub, DEFAULT_ADMISSION_PATH, DEFAULT_MAX_BODY_BYTES, DEFAULT_REVIEW_PATH, DEFAULT_STUB_LIMITS, IMAGE_REVIEW_API_VERSION } from "./server.ts";
+export { ADMISSION_REVIEW_API_VERSION, ADMISSION_REVIEW_KIND, parseAdmissionReview } from "./admission-review.ts";
+export type { ParsedAdmissionReview } from "./admission-review.ts";
 export type { StartedStub, StubLimits, StubOptions } from "./server.ts";
 export { StubClient, StubControlError } from "./stub-client.ts";
 export type { StubClientOptions } from "./stub-client.ts";

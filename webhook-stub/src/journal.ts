@@ -3,7 +3,7 @@
 // across a reset, and a caller can take a mark and later ask only for what came after it.
 // Bounded twice: by entries and by (estimated) bytes, because one review may carry up to the body
 // limit in image names; the oldest entries go first and are counted in `counters.dropped`.
-import type { Counters, JournalEntry, JournalQuery, JournalSnapshot } from "./types.ts";
+import type { AdmissionSummary, Counters, JournalEntry, JournalQuery, JournalSnapshot } from "./types.ts";
 
 /** Default ring size: far above what a scenario produces, small enough to stay a few MB. */
 export const DEFAULT_JOURNAL_CAPACITY = 10_000;
@@ -16,6 +16,11 @@ export const DEFAULT_JOURNAL_CAPACITY = 10_000;
 export const DEFAULT_JOURNAL_MAX_BYTES = 16 * 1_048_576;
 /** A reason longer than this is cut when an entry alone would not fit the byte budget. */
 const OVERSIZE_REASON_CHARS = 4_096;
+/**
+ * An AdmissionReview summary field (uid, name, user, …) longer than this is cut in such an entry:
+ * real ones are names of at most 253 characters, and all six cut stay far below MIN_MAX_BYTES.
+ */
+const OVERSIZE_ADMISSION_FIELD_CHARS = 1_024;
 
 /** What the server knows when it records a request; seq, time and atMs are filled in here. */
 export type JournalRecord = Omit<JournalEntry, "seq" | "time" | "atMs">;
@@ -74,7 +79,7 @@ export class Journal {
    * `latencyMs` on it until the response finishes (a hanging request shows status 0 meanwhile).
    * Older entries are dropped until the new one fits both limits; an entry too big to fit on its
    * own is stored without its images and annotations (counted in `imagesOmitted` and
-   * `annotationsOmitted`) and with its reason cut.
+   * `annotationsOmitted`) and with its reason (and AdmissionReview summary fields) cut.
    */
   record(rec: JournalRecord, receivedAtMs = this.elapsedMs()): JournalEntry {
     let entry: JournalEntry = {
@@ -143,6 +148,8 @@ const COUNTER_OF = { allowed: "allowed", denied: "denied", fault: "faults", inva
 const ENTRY_OVERHEAD_BYTES = 256;
 /** Cost of one string besides its characters (V8 header, pointer to it). */
 const STRING_OVERHEAD_BYTES = 32;
+/** Fixed cost of an AdmissionReview summary object (its boolean and the object itself). */
+const ADMISSION_OVERHEAD_BYTES = 64;
 
 /**
  * An upper estimate of the memory an entry holds: V8 stores a string in 1 or 2 bytes per UTF-16 unit,
@@ -150,7 +157,9 @@ const STRING_OVERHEAD_BYTES = 32;
  */
 export function entryBytes(e: JournalEntry): number {
   const s = (v: string | undefined) => (v === undefined ? 0 : STRING_OVERHEAD_BYTES + 2 * v.length);
-  let n = ENTRY_OVERHEAD_BYTES + s(e.time) + s(e.method) + s(e.url) + s(e.namespace) + s(e.reason) + s(e.fault);
+  let n = ENTRY_OVERHEAD_BYTES + s(e.time) + s(e.method) + s(e.url) + s(e.namespace) + s(e.reason) + s(e.fault) + s(e.review);
+  const a = e.admission;
+  if (a) n += ADMISSION_OVERHEAD_BYTES + s(a.uid) + s(a.kind) + s(a.resource) + s(a.operation) + s(a.name) + s(a.user);
   for (const image of e.images) n += s(image);
   for (const [k, v] of Object.entries(e.annotations)) n += s(k) + s(v);
   if (e.auditAnnotations) for (const [k, v] of Object.entries(e.auditAnnotations)) n += s(k) + s(v);
@@ -172,6 +181,20 @@ function shrink(e: JournalEntry): JournalEntry {
     ...(annotations ? { annotationsOmitted: annotations } : {}),
     ...(reason !== undefined ? { reason } : {}),
     url: e.url.length > OVERSIZE_REASON_CHARS ? e.url.slice(0, OVERSIZE_REASON_CHARS) : e.url,
+    ...(e.admission ? { admission: shrinkAdmission(e.admission) } : {}),
+  };
+}
+
+function shrinkAdmission(a: AdmissionSummary): AdmissionSummary {
+  const cut = (v: string) => (v.length > OVERSIZE_ADMISSION_FIELD_CHARS ? v.slice(0, OVERSIZE_ADMISSION_FIELD_CHARS) : v);
+  return {
+    uid: cut(a.uid),
+    kind: cut(a.kind),
+    resource: cut(a.resource),
+    operation: cut(a.operation),
+    ...(a.name !== undefined ? { name: cut(a.name) } : {}),
+    dryRun: a.dryRun,
+    ...(a.user !== undefined ? { user: cut(a.user) } : {}),
   };
 }
 
@@ -189,5 +212,6 @@ function copy(e: JournalEntry): JournalEntry {
     images: [...e.images],
     annotations: { ...e.annotations },
     ...(e.auditAnnotations ? { auditAnnotations: { ...e.auditAnnotations } } : {}),
+    ...(e.admission ? { admission: { ...e.admission } } : {}),
   };
 }

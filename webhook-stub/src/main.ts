@@ -10,7 +10,7 @@ import type { Logger } from "../../harness/src/util/logger.ts";
 import { readYamlSource } from "../../harness/src/util/yaml-source.ts";
 import { loadPolicyFile } from "./policy.ts";
 import { schemaIssues } from "./schema-issues.ts";
-import { DEFAULT_REVIEW_PATH, DEFAULT_STUB_LIMITS, startStub, type StartedStub } from "./server.ts";
+import { DEFAULT_ADMISSION_PATH, DEFAULT_REVIEW_PATH, DEFAULT_STUB_LIMITS, startStub, type StartedStub } from "./server.ts";
 import { MIN_MAX_BYTES } from "./journal.ts";
 
 /**
@@ -55,6 +55,7 @@ const ServeConfigSchema = z.strictObject({
       host: z.string().min(1).default("127.0.0.1").describe("Review listener address; 0.0.0.0 in a container."),
       port: portField.default(8443).describe("Review port; 0 picks a free one (see the ready file)."),
       path: z.string().startsWith("/").default(DEFAULT_REVIEW_PATH),
+      admissionPath: z.string().startsWith("/").default(DEFAULT_ADMISSION_PATH).describe("Validating admission webhook path (AdmissionReview v1) on the review port."),
     })
     .prefault({}),
   control: z
@@ -80,6 +81,8 @@ export type StubServeConfig = z.input<typeof ServeConfigSchema>;
 /** Contents of the `--ready-file`, written once both ports listen. */
 export interface StubReadyFile {
   reviewUrl: string;
+  /** The validating admission webhook's URL (same port as reviewUrl). */
+  admissionUrl: string;
   reviewPort: number;
   controlUrl: string;
   controlPort: number;
@@ -95,9 +98,9 @@ export interface ServeIo {
 
 const USAGE = `usage: serve --config FILE [--ready-file FILE] [--verbose]
 
-Runs the ImagePolicyWebhook stub until SIGTERM or SIGINT.
+Runs the ImagePolicyWebhook stub (and its validating admission webhook) until SIGTERM or SIGINT.
   --config FILE      JSON StubServeConfig (apiVersion ${SERVE_CONFIG_API_VERSION}, kind ${SERVE_CONFIG_KIND})
-  --ready-file FILE  write {reviewUrl, controlUrl, reviewPort, controlPort, pid} once listening; removed on exit
+  --ready-file FILE  write {reviewUrl, admissionUrl, controlUrl, reviewPort, controlPort, pid} once listening; removed on exit
   --verbose          log TLS handshake failures and other debug detail to stderr
 `;
 
@@ -155,6 +158,7 @@ export async function loadServeConfig(file: string): Promise<Parameters<typeof s
     host: c.listen.host,
     port: c.listen.port,
     path: c.listen.path,
+    admissionPath: c.listen.admissionPath,
     controlHost: c.control.host,
     controlPort: c.control.port,
     tls: {
@@ -196,7 +200,7 @@ export async function serveMain(argv: string[], io: ServeIo = {}): Promise<numbe
   }
   try {
     if (args.readyFile) await writeReadyFile(args.readyFile, stub);
-    logger.info(`imagepolicy-lab stub: serving reviews at ${stub.reviewUrl}, control at ${stub.controlUrl} (pid ${process.pid})`);
+    logger.info(`imagepolicy-lab stub: serving reviews at ${stub.reviewUrl} and ${stub.admissionUrl}, control at ${stub.controlUrl} (pid ${process.pid})`);
     await stopRequested(io.signal);
     logger.info("imagepolicy-lab stub: stopping");
     return 0;
@@ -213,6 +217,7 @@ export async function serveMain(argv: string[], io: ServeIo = {}): Promise<numbe
 async function writeReadyFile(file: string, stub: StartedStub): Promise<void> {
   const ready: StubReadyFile = {
     reviewUrl: stub.reviewUrl,
+    admissionUrl: stub.admissionUrl,
     reviewPort: stub.reviewPort,
     controlUrl: stub.controlUrl,
     controlPort: stub.controlPort,

@@ -74,7 +74,7 @@ describe("review endpoint", () => {
     ["annotation value not a string", j({ apiVersion: "imagepolicy.k8s.io/v1alpha1", kind: "ImageReview", spec: { annotations: { a: 1 } } }), {}, 400, /annotations must map strings/],
     ["wrong content type", reviewBody([]), { headers: { "content-type": "text/plain" } }, 415, /content type "text\/plain" not supported/],
     ["wrong method", undefined, { method: "GET" }, 405, /method GET not allowed/],
-    ["wrong path", reviewBody([]), { path: "/imagepolicy" }, 404, /no review endpoint at \/imagepolicy/],
+    ["wrong path", reviewBody([]), { path: "/imagepolicy" }, 404, /no review endpoint at \/imagepolicy; POST ImageReviews to \/review or AdmissionReviews to \/validate/],
     ["a body over the limit", Buffer.alloc(100 * 1024, 0x20), {}, 413, /larger than 65536 bytes/],
   ] as const)("refuses %s", async (_name, body, extra, status, message) => {
     const { path, ...rest } = extra as { path?: string };
@@ -115,6 +115,7 @@ describe("journal", () => {
     expect(entries).toEqual([
       {
         seq: mark + 1,
+        review: "ImageReview",
         time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         atMs: expect.any(Number),
         method: "POST",

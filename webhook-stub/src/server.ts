@@ -1,5 +1,6 @@
-// The webhook stub: an HTTPS ImageReview backend with a switchable fault, a request journal, and a
-// control API on a separate loopback port. It must never crash or hang on bad input, because a
+// The webhook stub: an HTTPS ImageReview backend (and, on the same port, a validating admission
+// webhook answering AdmissionReviews with the same policy) with a switchable fault, a request
+// journal, and a control API on a separate loopback port. It must never crash or hang on bad input, because a
 // conformance run measures the apiserver's behavior and a misbehaving stub would pollute it.
 import { createHash, timingSafeEqual, X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -9,6 +10,7 @@ import type { Duplex } from "node:stream";
 import { createCA, type KeyPairPem } from "../../harness/src/pki/pki.ts";
 import { ConfigError } from "../../harness/src/util/errors.ts";
 import { silentLogger, type Logger } from "../../harness/src/util/logger.ts";
+import { admissionReviewJson, malformedAdmissionReviewBody, parseAdmissionReview } from "./admission-review.ts";
 import { faultAction, FaultState, formatFault, parseFault, type Fault } from "./faults.ts";
 import { DEFAULT_JOURNAL_CAPACITY, DEFAULT_JOURNAL_MAX_BYTES, Journal, MIN_MAX_BYTES, type JournalRecord } from "./journal.ts";
 import { DEFAULT_POLICY, evaluate, validatePolicy } from "./policy.ts";
@@ -16,6 +18,8 @@ import type { FaultSpec, ImageReviewSpec, ImageReviewStatus, JournalEntry, Names
 
 export const IMAGE_REVIEW_API_VERSION = "imagepolicy.k8s.io/v1alpha1";
 export const DEFAULT_REVIEW_PATH = "/review";
+/** Where the stub answers AdmissionReview admission.k8s.io/v1 as a validating admission webhook. */
+export const DEFAULT_ADMISSION_PATH = "/validate";
 /** 1 MiB: a review with hundreds of containers is a few KB. */
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
 
@@ -85,8 +89,10 @@ export interface StubOptions {
   host?: string;
   /** Review port; 0 (default) picks a free one. Kept across `refuse` and heal. */
   port?: number;
-  /** Review path. Default `/review`. */
+  /** Review path (ImageReview). Default `/review`. */
   path?: string;
+  /** Validating admission webhook path (AdmissionReview v1), on the review port. Default `/validate`; must differ from `path`. */
+  admissionPath?: string;
   /** Control listener address. Default 127.0.0.1 (the control API is not meant for the network). */
   controlHost?: string;
   /** Control port; 0 (default) picks a free one. */
@@ -109,6 +115,8 @@ export interface StubOptions {
 export interface StartedStub extends AsyncDisposable {
   /** e.g. https://127.0.0.1:41234/review */
   readonly reviewUrl: string;
+  /** The validating admission webhook's URL on the review port, e.g. https://127.0.0.1:41234/validate */
+  readonly admissionUrl: string;
   readonly reviewPort: number;
   /** e.g. https://127.0.0.1:41235 */
   readonly controlUrl: string;
@@ -135,7 +143,7 @@ type Verdict = { outcome: "allowed" | "denied"; status: ImageReviewStatus };
 
 class Stub implements StartedStub {
   readonly control: StubControl;
-  readonly #opts: Required<Pick<StubOptions, "host" | "port" | "path" | "controlHost" | "controlPort">> & StubOptions;
+  readonly #opts: Required<Pick<StubOptions, "host" | "port" | "path" | "admissionPath" | "controlHost" | "controlPort">> & StubOptions;
   readonly #limits: StubLimits;
   /** Request bodies being received on the review port. */
   readonly #bodies: BodyBudget;
@@ -170,13 +178,17 @@ class Stub implements StartedStub {
       host: options.host ?? "127.0.0.1",
       port: options.port ?? 0,
       path: options.path ?? DEFAULT_REVIEW_PATH,
+      admissionPath: options.admissionPath ?? DEFAULT_ADMISSION_PATH,
       controlHost: options.controlHost ?? "127.0.0.1",
       controlPort: options.controlPort ?? 0,
     };
     this.#limits = checkLimits({ ...DEFAULT_STUB_LIMITS, ...options.limits });
     this.#bodies = { held: 0, max: this.#limits.maxPendingBodyBytes };
-    if (!this.#opts.path.startsWith("/")) {
-      throw new ConfigError([{ file: "stub options", path: "path", message: `must start with "/", got "${this.#opts.path}"` }]);
+    for (const key of ["path", "admissionPath"] as const) {
+      if (!this.#opts[key].startsWith("/")) throw new ConfigError([{ file: "stub options", path: key, message: `must start with "/", got "${this.#opts[key]}"` }]);
+    }
+    if (this.#opts.admissionPath === this.#opts.path) {
+      throw new ConfigError([{ file: "stub options", path: "admissionPath", message: `must differ from path ("${this.#opts.path}")` }]);
     }
     this.#log = options.logger ?? silentLogger;
     this.#journal = new Journal({ capacity: this.#limits.journalMaxEntries, maxBytes: this.#limits.journalMaxBytes });
@@ -234,6 +246,10 @@ class Stub implements StartedStub {
 
   get reviewUrl(): string {
     return `https://${urlHost(this.#opts.host)}:${this.reviewPort}${this.#opts.path}`;
+  }
+
+  get admissionUrl(): string {
+    return `https://${urlHost(this.#opts.host)}:${this.reviewPort}${this.#opts.admissionPath}`;
   }
 
   get controlUrl(): string {
@@ -344,6 +360,7 @@ class Stub implements StartedStub {
       return;
     }
     const base: JournalRecord = {
+      review: pathname === this.#opts.admissionPath ? "AdmissionReview" : "ImageReview",
       method: req.method ?? "",
       url,
       images: [],
@@ -358,7 +375,9 @@ class Stub implements StartedStub {
       this.#track(res, entry, receivedAtMs)();
       sendText(res, status, `${message}\n`, headers);
     };
-    if (pathname !== this.#opts.path) return invalid(404, `no review endpoint at ${pathname}; POST ImageReviews to ${this.#opts.path}`);
+    if (pathname !== this.#opts.path && pathname !== this.#opts.admissionPath) {
+      return invalid(404, `no review endpoint at ${pathname}; POST ImageReviews to ${this.#opts.path} or AdmissionReviews to ${this.#opts.admissionPath}`);
+    }
     if (req.method !== "POST") return invalid(405, `method ${req.method} not allowed; use POST`, { allow: "POST" });
     const contentType = req.headers["content-type"];
     if (contentType !== undefined && mediaType(contentType) !== "application/json") {
@@ -386,8 +405,15 @@ class Stub implements StartedStub {
   }
 
   #review_(req: IncomingMessage, res: ServerResponse, body: Buffer, base: JournalRecord, receivedAtMs: number): void {
-    const parsed = parseReview(body);
-    const fields = parsed.ok ? describeSpec(parsed.spec, this.#limits.maxImagesPerReview) : {};
+    // Both protocols come down to an ImageReview spec for the policy; only parsing and replies differ.
+    const isAdmission = base.review === "AdmissionReview";
+    const asAdmission = isAdmission ? parseAdmissionReview(body) : undefined;
+    const parsed = asAdmission ?? parseReview(body);
+    const summary = asAdmission?.ok ? asAdmission.admission : undefined;
+    // The uid even of an invalid request, so a `malformed` reply still echoes it.
+    const uid = (asAdmission?.ok ? asAdmission.admission.uid : asAdmission?.uid) ?? "";
+    const replyJson = (status: ImageReviewStatus) => (isAdmission ? admissionReviewJson(uid, status) : reviewJson(status));
+    const fields = parsed.ok ? { ...describeSpec(parsed.spec, this.#limits.maxImagesPerReview), ...(summary ? { admission: summary } : {}) } : {};
     const scope = parsed.ok ? this.#scopes.get(parsed.spec.namespace ?? "") : undefined;
     const fault = (scope?.faults ?? this.#faults).take();
     const policy = scope?.policy ?? this.#policy;
@@ -395,7 +421,7 @@ class Stub implements StartedStub {
       const status = evaluate(policy, parsed.ok ? parsed.spec : {}, { maxImages: this.#limits.maxImagesPerReview });
       return { outcome: status.allowed ? "allowed" : "denied", status };
     };
-    const action = faultAction(fault, () => reviewJson(verdict().status));
+    const action = faultAction(fault, () => replyJson(verdict().status), isAdmission ? malformedAdmissionReviewBody(uid) : undefined);
     const faultSpec = fault.kind === "healthy" ? undefined : formatFault(fault);
 
     if (action.action === "answer" || action.action === "delay") {
@@ -426,7 +452,7 @@ class Stub implements StartedStub {
       const sent = this.#track(res, entry, receivedAtMs);
       const send = () => {
         sent();
-        sendBody(res, 200, "application/json", reviewJson(v.status));
+        sendBody(res, 200, "application/json", replyJson(v.status));
       };
       if (action.action === "delay") this.#later(res, action.ms, send);
       else send();

@@ -19,10 +19,39 @@ export interface ImageReviewStatus {
  *  content-type | empty | bad-cert | first:N:SPEC | healthy */
 export type FaultSpec = string;
 
-/** One request the review endpoint received (every request, faults included). */
+/**
+ * What the journal keeps of an AdmissionReview's request (admission.k8s.io/v1, the `/validate`
+ * endpoint), besides the images, namespace and annotations every entry has.
+ */
+export interface AdmissionSummary {
+  /** `request.uid`, echoed in the response. */
+  uid: string;
+  /** `request.kind.kind`, e.g. Pod, Deployment, CronJob. */
+  kind: string;
+  /** `request.resource.resource`, with `/<subResource>` when there is one: "pods", "pods/ephemeralcontainers", "deployments". */
+  resource: string;
+  /** `request.operation`: CREATE, UPDATE, DELETE or CONNECT. */
+  operation: string;
+  /** `request.name`; absent when the apiserver sent none (e.g. a create with generateName). */
+  name?: string;
+  /** `request.dryRun` (false when absent). */
+  dryRun: boolean;
+  /** `request.userInfo.username`, when sent. */
+  user?: string;
+}
+
+/** One request the review port received (every request, faults included). */
 export interface JournalEntry {
   /** Monotonic sequence number, starting at 1 for the stub's first request; never reused after reset. */
   seq: number;
+  /**
+   * The protocol of the endpoint the request went to: "ImageReview" (the review path, and paths the
+   * stub does not serve) or "AdmissionReview" (the admission path). Set on every entry since the
+   * admission endpoint exists; absent (older stubs) means ImageReview.
+   */
+  review?: "ImageReview" | "AdmissionReview";
+  /** For valid AdmissionReview requests: what the request said besides the images. */
+  admission?: AdmissionSummary;
   /** Wall-clock receive time, ISO 8601. */
   time: string;
   /** Milliseconds since the stub started (monotonic clock), for measuring gaps between calls. */
@@ -31,14 +60,18 @@ export interface JournalEntry {
   /** Request path and query as received, e.g. /review?timeout=30s */
   url: string;
   /**
-   * Images in the order the apiserver sent them. Empty when the body was not a valid review. At most
+   * Images in the order the apiserver sent them (for an AdmissionReview: in the order the stub reviews
+   * them, see admission-review.ts). Empty when the body was not a valid review. At most
    * the stub's `maxImagesPerReview`; the rest are counted in `imagesOmitted`.
    */
   images: string[];
   /** Images the review carried but this entry does not list (over `maxImagesPerReview`, or an entry too big for the journal). */
   imagesOmitted?: number;
   namespace: string;
-  /** Forwarded annotations exactly as received ({} when none). */
+  /**
+   * Forwarded annotations exactly as received ({} when none); for an AdmissionReview, the pod's (or
+   * pod template's) annotations the ImagePolicyWebhook plugin would forward.
+   */
   annotations: Record<string, string>;
   /** Annotations not kept because the entry alone was too big for the journal's byte limit. */
   annotationsOmitted?: number;
@@ -84,7 +117,8 @@ export interface JournalSnapshot {
 }
 
 /**
- * A namespace's own policy and fault, applied to reviews whose `spec.namespace` is that namespace,
+ * A namespace's own policy and fault, applied to reviews whose `spec.namespace` (ImageReview) or
+ * `request.namespace` (AdmissionReview) is that namespace,
  * ahead of the global ones. Lets several labs or scenarios share one stub without seeing each
  * other's settings. Only request-level faults can be scoped (not `refuse` or `bad-cert`, which act on
  * connections before the namespace is known). A scope without `policy` uses the global policy; a

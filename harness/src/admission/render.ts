@@ -7,6 +7,11 @@ import { ADMISSION_FILES } from "../kind/control-plane-patch.ts";
 import type { AdmissionProfile } from "../profile/profile.ts";
 import type { BackendEndpoint } from "../providers/provider.ts";
 
+export interface AdmissionFileOptions {
+  /** false: the configuration names no plugin (the apiserver runs without ImagePolicyWebhook). Default true. */
+  imagePolicyWebhook?: boolean;
+}
+
 export interface RenderedFile {
   name: string;
   content: string;
@@ -19,14 +24,14 @@ export interface RenderedFile {
  * inside the files are absolute in that view (a relative kubeConfigFile would resolve against the
  * apiserver's working directory, imagepolicy-behavior.md §2).
  */
-export function renderAdmissionFiles(profile: AdmissionProfile, backend: BackendEndpoint, dir: string): RenderedFile[] {
+export function renderAdmissionFiles(profile: AdmissionProfile, backend: BackendEndpoint, dir: string, o: AdmissionFileOptions = {}): RenderedFile[] {
   // A relative dir would put relative paths in the files, resolved against the apiserver's cwd.
   if (!posix.isAbsolute(dir)) throw new Error(`admission directory must be absolute, got "${dir}"`);
   const path = (name: string) => posix.join(dir, name);
   const admissionConfig = {
     apiVersion: "apiserver.config.k8s.io/v1",
     kind: "AdmissionConfiguration",
-    plugins: [
+    plugins: o.imagePolicyWebhook === false ? [] : [
       {
         name: "ImagePolicyWebhook",
         configuration: {
@@ -55,7 +60,13 @@ export function renderAdmissionFiles(profile: AdmissionProfile, backend: Backend
     "current-context": "image-policy",
   };
   const files: RenderedFile[] = [
-    { name: ADMISSION_FILES.admissionConfig, content: header("AdmissionConfiguration for ImagePolicyWebhook") + stringify(admissionConfig), mode: 0o644 },
+    {
+      name: ADMISSION_FILES.admissionConfig,
+      content:
+        header(o.imagePolicyWebhook === false ? "AdmissionConfiguration without ImagePolicyWebhook (this lab restricts images with another mechanism)" : "AdmissionConfiguration for ImagePolicyWebhook") +
+        stringify(admissionConfig),
+      mode: 0o644,
+    },
     { name: ADMISSION_FILES.webhookKubeconfig, content: header("How the apiserver reaches the image policy backend") + stringify(kubeconfig), mode: 0o600 },
     { name: ADMISSION_FILES.backendCa, content: backend.caPem, mode: 0o644 },
   ];
@@ -75,8 +86,8 @@ function header(what: string): string {
  * (`apiserverDir`: the same directory for local processes, the mounted node path for kind). Each file
  * is written then renamed, so an apiserver (re)starting never reads half a file.
  */
-export async function writeAdmissionFiles(hostDir: string, profile: AdmissionProfile, backend: BackendEndpoint, apiserverDir: string = hostDir): Promise<void> {
-  for (const f of renderAdmissionFiles(profile, backend, apiserverDir)) {
+export async function writeAdmissionFiles(hostDir: string, profile: AdmissionProfile, backend: BackendEndpoint, apiserverDir: string = hostDir, o: AdmissionFileOptions = {}): Promise<void> {
+  for (const f of renderAdmissionFiles(profile, backend, apiserverDir, o)) {
     const path = join(hostDir, f.name);
     await writeFile(`${path}.tmp`, f.content, { mode: f.mode });
     await rename(`${path}.tmp`, path);

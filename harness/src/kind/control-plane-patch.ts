@@ -67,10 +67,12 @@ export interface ControlPlanePatch {
  * kubeadm's own `enable-admission-plugins=NodeRestriction` (kind-integration.md §5). One directory is
  * mounted rather than single files, which go stale when a file is replaced atomically (§4).
  */
-export function imagePolicyControlPlanePatch(admissionDir: string = ADMISSION_DIR_IN_NODE, o: { audit?: AuditLayout } = {}): ControlPlanePatch {
+export function imagePolicyControlPlanePatch(admissionDir: string = ADMISSION_DIR_IN_NODE, o: { audit?: AuditLayout; imagePolicyWebhook?: boolean } = {}): ControlPlanePatch {
   const patch: ControlPlanePatch = {
     extraArgs: {
-      "enable-admission-plugins": "NodeRestriction,ImagePolicyWebhook",
+      // Off in labs whose mechanism is a webhook or a ValidatingAdmissionPolicy: the admission
+      // configuration file stays (with no plugin in it), so every lab has the same files and mounts.
+      "enable-admission-plugins": o.imagePolicyWebhook === false ? "NodeRestriction" : "NodeRestriction,ImagePolicyWebhook",
       "admission-control-config-file": `${admissionDir}/${ADMISSION_FILES.admissionConfig}`,
     },
     extraVolumes: [{ name: "imagepolicy", hostPath: admissionDir, mountPath: admissionDir, readOnly: true, pathType: "Directory" }],

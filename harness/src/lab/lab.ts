@@ -4,15 +4,18 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
+import { DEFAULT_POLICY } from "../../../webhook-stub/src/policy.ts";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import { DEFAULT_K8S_VERSION, versionInfo } from "../binaries/index.ts";
 import { ensureWritableDir } from "../util/dirs.ts";
+import { startMechanism, type StartedMechanism } from "../mechanism/mechanism.ts";
+import { DEFAULT_MECHANISM, type MechanismName } from "../mechanism/names.ts";
 import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
 import { claimStateDir, LAB_STATE_FILE, readLabState, removeSecrets, writeLabState } from "../providers/lab-state.ts";
 import type { BackendEndpoint, ClusterProvider, ProfileSwitch, StartedBackend, StartedCluster } from "../providers/provider.ts";
 import { processCleanup, type CleanupRegistry } from "../util/cleanup.ts";
 import { ConfigError, ProviderUnavailableError } from "../util/errors.ts";
-import { silentLogger, type Logger, type Progress } from "../util/logger.ts";
+import { silentLogger, task, type Logger, type Progress } from "../util/logger.ts";
 
 export interface LabOptions {
   provider: ClusterProvider;
@@ -20,6 +23,11 @@ export interface LabOptions {
   stateDir?: string;
   /** Kubernetes release. Default: DEFAULT_K8S_VERSION. */
   k8sVersion?: string;
+  /**
+   * How the cluster restricts images (default: ImagePolicyWebhook). Exactly one mechanism is active:
+   * the apiserver runs without the plugin for the others, whose API objects the lab creates.
+   */
+  mechanism?: MechanismName;
   /** Admission profile; missing fields take DEFAULT_PROFILE's values. */
   profile?: Partial<AdmissionProfile>;
   /**
@@ -55,8 +63,13 @@ export interface StartedLab extends AsyncDisposable {
   readonly backend?: StartedBackend;
   readonly profile: AdmissionProfile;
   readonly k8sVersion: string;
+  /** The mechanism in force, and how scenario settings reach it. */
+  readonly mechanism: StartedMechanism;
   kubeConfig(): KubeConfig;
-  /** Switches the admission profile (restarts only the apiserver). No-op when unchanged. */
+  /**
+   * Switches the admission profile: ImagePolicyWebhook restarts only the apiserver, a webhook gets its
+   * new failurePolicy live, VAP has nothing to switch. No-op when unchanged.
+   */
   applyProfile(profile: AdmissionProfile): Promise<ProfileSwitch>;
   stop(): Promise<void>;
 }
@@ -65,6 +78,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
   const logger = o.logger ?? silentLogger;
   const profile = o.skipLint ? { ...DEFAULT_PROFILE, ...o.profile } : resolveProfile({ ...DEFAULT_PROFILE, ...o.profile });
   const k8sVersion = o.k8sVersion ?? DEFAULT_K8S_VERSION;
+  const mechanismName = o.mechanism ?? DEFAULT_MECHANISM;
   // Checked before anything is created, so a refusal leaves nothing behind.
   versionInfo(k8sVersion);
   const preflight = await o.provider.preflight();
@@ -90,6 +104,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
 
   let backend: StartedBackend | undefined;
   let cluster: StartedCluster | undefined;
+  let mechanism: StartedMechanism | undefined;
   // Until start returns, a signal (Ctrl-C during `up`) must undo what a failed start undoes: the
   // provider stops its own processes, this stops the stub (detached for `up`) and removes the keys.
   const abandonStart = cleanup.add(`starting lab in ${stateDir}`, async () => {
@@ -114,7 +129,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       // Recorded before the cluster starts, so `down` finds the stub even if this process is killed
       // outright while the cluster comes up. Where the stub runs is the provider's record, stored
       // unread; the provider's start() merges its own fields into it.
-      await writeLabState(stateDir, { provider: o.provider.name, stateDir, k8sVersion, kubeconfig: "", server: "", profile, stub: stubRecord, ...backend.record, createdAt: new Date().toISOString() });
+      await writeLabState(stateDir, { provider: o.provider.name, stateDir, k8sVersion, kubeconfig: "", server: "", profile, mechanism: mechanismName, stub: stubRecord, ...backend.record, createdAt: new Date().toISOString() });
     }
     const endpoint = o.externalBackend ?? backend!.endpoint;
     cluster = await o.provider.start({
@@ -122,6 +137,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       k8sVersion,
       profile,
       backend: endpoint,
+      imagePolicyWebhook: mechanismName === "imagepolicywebhook",
       detached: o.detached,
       retain: o.retain,
       logger,
@@ -129,10 +145,20 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       signal: o.signal,
     });
     const state = await readLabState(stateDir);
-    if (state && stubRecord) await writeLabState(stateDir, { ...state, stub: stubRecord });
+    if (state) await writeLabState(stateDir, { ...state, mechanism: mechanismName, ...(stubRecord ? { stub: stubRecord } : {}) });
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfigPath);
+    // Once the cluster runs: the webhook configuration or the policies are API objects, and each is
+    // waited for until the apiserver acts on it. ImagePolicyWebhook is already in the flags.
+    const started = cluster;
+    mechanism = await task(o.progress, `admission mechanism: ${mechanismName}`, () =>
+      startMechanism(mechanismName, { kubeConfig: kc, cluster: started, backend: endpoint, stub: backend?.control, profile, defaultPolicy: o.policy ?? DEFAULT_POLICY, signal: o.signal }),
+    );
   } catch (err) {
     abandonStart();
     if (!o.retain) {
+      // A cluster that started, under a mechanism that did not: the provider cleaned up nothing of it.
+      await cluster?.stop().catch((e) => logger.warn(`stopping the cluster: ${(e as Error).message}`));
       await backend?.stop().catch((e) => logger.warn(`stopping the stub: ${(e as Error).message}`));
       if (ownsStateDir) {
         removeTemp();
@@ -148,6 +174,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
 
   let stopped = false;
   const c = cluster;
+  const m = mechanism!;
   const lab: StartedLab = {
     provider: o.provider,
     stateDir,
@@ -156,8 +183,9 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
     stub: backend?.control,
     backend,
     k8sVersion,
+    mechanism: mechanism!,
     get profile() {
-      return c.profile;
+      return m.profile;
     },
     kubeConfig() {
       const kc = new KubeConfig();
@@ -166,8 +194,8 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
     },
     async applyProfile(next) {
       const wanted = resolveProfile(next);
-      if (profileKey(wanted) === profileKey(c.profile)) return { elapsedMs: 0 };
-      return c.applyProfile(wanted);
+      if (profileKey(wanted) === profileKey(m.profile)) return { elapsedMs: 0 };
+      return m.applyProfile(wanted);
     },
     async stop() {
       if (stopped) return;

@@ -1,5 +1,6 @@
 // What a running lab left on disk so a later command (`down`, `stub set`) can find it again:
 // providers keep no state in memory between commands.
+import type { MechanismName } from "../mechanism/names.ts";
 import { readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { AdmissionProfile } from "../profile/profile.ts";
@@ -29,6 +30,8 @@ export interface LabState extends ProviderRecords {
   kubeconfig: string;
   server: string;
   profile: AdmissionProfile;
+  /** The admission mechanism (absent in state files written before mechanisms existed: ImagePolicyWebhook). */
+  mechanism?: MechanismName;
   /** The stub backend's control endpoint (where it runs is the provider's record). */
   stub?: { controlUrl: string; reviewUrl: string; tokenFile: string; caFile: string };
   createdAt: string;

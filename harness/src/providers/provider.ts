@@ -33,6 +33,12 @@ export interface ClusterStartOptions {
   k8sVersion: string;
   profile: AdmissionProfile;
   backend: BackendEndpoint;
+  /**
+   * Whether the apiserver runs the ImagePolicyWebhook plugin (default true). False in labs whose
+   * mechanism is a validating webhook or a ValidatingAdmissionPolicy: those are API objects the lab
+   * creates once the cluster runs; the provider only leaves the plugin out.
+   */
+  imagePolicyWebhook?: boolean;
   /** Leave processes running after this process exits (`up`); otherwise they die with us. */
   detached?: boolean;
   /** Keep a failed cluster for debugging instead of deleting it. */

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { lintProfile } from "../profile/profile.ts";
 import { ConfigError, type ConfigIssue } from "../util/errors.ts";
 import { readYamlSource, zodIssues, type YamlLimits, type YamlSource } from "../util/yaml-source.ts";
+import { DEFAULT_MECHANISM, isMechanismName, type MechanismName } from "../mechanism/names.ts";
 import { scenarioSchema, STEP_ACTIONS, stepSchemas, type ScenarioDoc, type StepDoc } from "./schema.ts";
 
 export interface LoadedScenario {
@@ -35,7 +36,9 @@ export function validateScenario(src: YamlSource): ConfigIssue[] {
   const top = scenarioSchema.safeParse(src.value);
   // Collect every problem: a bad header does not hide bad steps or a bad profile.
   const issues: ConfigIssue[] = top.success ? [] : zodIssues(src, top.error);
-  const value = (src.value && typeof src.value === "object" ? src.value : {}) as { steps?: unknown; profile?: unknown; namespaces?: unknown };
+  const value = (src.value && typeof src.value === "object" ? src.value : {}) as { steps?: unknown; profile?: unknown; namespaces?: unknown; mechanisms?: unknown; backend?: unknown };
+  const scenarioMechanisms = scenarioMechanismsOf(value.mechanisms);
+  issues.push(...vapBackendIssues(value.backend, scenarioMechanisms, (p) => src.lineOf(["backend", ...p]), "backend", src.file));
   const steps = Array.isArray(value.steps) ? (value.steps as unknown[]) : [];
   const declared = Array.isArray(value.namespaces) ? value.namespaces.filter((n): n is string => typeof n === "string") : [];
   const marks = new Set<string>();
@@ -77,6 +80,20 @@ export function validateScenario(src: YamlSource): ConfigIssue[] {
     if (typeof ns === "string" && !declared.includes(ns)) {
       at([action, "namespace"], `namespace "${ns}" is not listed in the scenario's namespaces (${declared.length ? `listed: ${declared.join(", ")}` : "none listed"}); add it there so it is created`);
     }
+    // A step plays under the scenario's mechanisms, or the subset it names; its per-mechanism
+    // expectations must name one of those, or they would never be checked.
+    const stepMechanisms = step.mechanisms ?? scenarioMechanisms;
+    for (const m of step.mechanisms ?? []) {
+      if (!scenarioMechanisms.includes(m)) at(["mechanisms"], `mechanism ${m} is not one the scenario applies to (mechanisms: ${scenarioMechanisms.join(", ")})`);
+    }
+    for (const m of Object.keys(step.expect?.byMechanism ?? {})) {
+      if (!stepMechanisms.includes(m as MechanismName)) {
+        at(["expect", "byMechanism", m], `expectations for ${m}, but this step plays only under ${stepMechanisms.join(", ")}${value.mechanisms === undefined ? " (a scenario without `mechanisms:` applies to imagepolicywebhook only)" : ""}`);
+      }
+    }
+    if ("setBackend" in step) {
+      for (const issue of vapBackendIssues(step.setBackend, stepMechanisms, (p) => src.lineOf(["steps", i, "setBackend", ...p]), `steps.${i}.setBackend`, src.file)) issues.push(issue);
+    }
     if (step.repeat && !step.expect) at(["repeat"], "repeat needs expectations to wait for");
     if ("wait" in step && step.expect) at(["expect"], "a wait step has nothing to check");
   });
@@ -84,6 +101,28 @@ export function validateScenario(src: YamlSource): ConfigIssue[] {
   if (value.profile !== undefined && !issues.some((i) => i.path === "profile" || i.path.startsWith("profile."))) {
     const lint = lintProfile(value.profile, { file: src.file, basePath: "profile", lineOf: (p) => src.lineOf(["profile", ...p]) });
     issues.push(...lint.errors);
+  }
+  return issues;
+}
+
+function scenarioMechanismsOf(raw: unknown): MechanismName[] {
+  if (!Array.isArray(raw)) return [DEFAULT_MECHANISM];
+  return raw.filter((m): m is MechanismName => typeof m === "string" && isMechanismName(m));
+}
+
+/**
+ * A ValidatingAdmissionPolicy has no backend: nothing to fault, and its policy is a trust list. A
+ * backend block that says otherwise for a scenario (or step) that plays under vap is an error.
+ */
+function vapBackendIssues(raw: unknown, mechanisms: MechanismName[], lineOf: (p: PropertyKey[]) => number | undefined, path: string, file: string): ConfigIssue[] {
+  if (!mechanisms.includes("vap") || !raw || typeof raw !== "object") return [];
+  const b = raw as Record<string, unknown>;
+  const issues: ConfigIssue[] = [];
+  if (b.fault !== undefined && b.fault !== "healthy") {
+    issues.push({ file, line: lineOf(["fault"]), path: `${path}.fault`, message: "vap has no backend to fail: a fault applies to imagepolicywebhook and webhook only (name those in `mechanisms:`, or give this step `mechanisms:`)" });
+  }
+  for (const k of ["policy", "policyFile"]) {
+    if (b[k] !== undefined) issues.push({ file, line: lineOf([k]), path: `${path}.${k}`, message: `vap's policy is a trust list: use \`trust:\` (registries and repositories), not ${k}` });
   }
   return issues;
 }

@@ -25,9 +25,10 @@ export interface StepResult {
   request?: { kind: string; name?: string; namespace: string; images?: string[]; dryRun?: boolean };
   /**
    * The apiserver's answer as received. `code` is the HTTP status of the response, undefined when no
-   * status was observed (reports print "not observed"); absent from JSON then.
+   * status was observed (reports print "not observed"); absent from JSON then. `durationMs`: from
+   * sending the request to its answer, as measured here (the latency admission added is in it).
    */
-  response?: { code: number | undefined; allowed: boolean; message?: string };
+  response?: { code: number | undefined; allowed: boolean; message?: string; durationMs?: number };
   /** Reviews the backend received during the step (all attempts of a repeat). */
   journal: JournalEntry[];
   checks: CheckResult[];

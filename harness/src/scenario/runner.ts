@@ -14,6 +14,7 @@ import type { LoadedScenario } from "./load.ts";
 import { totals, type RunReport, type ScenarioResult, type StepResult, type Verdict } from "./result.ts";
 import type { BackendDoc, ScenarioDoc, StepDoc } from "./schema.ts";
 import { DEFAULT_POLICY, policyFromDoc } from "./backend-state.ts";
+import { BACKEND_EXPECTATIONS, forMechanism, scenarioMechanisms } from "./for-mechanism.ts";
 
 export type RunEvent =
   | { type: "profile"; profile: AdmissionProfile; elapsedMs: number }
@@ -69,16 +70,23 @@ export function createPlayer(lab: StartedLab, o: { signal?: AbortSignal; onProfi
     const wanted = scenarioProfile(s.doc);
     if (profileKey(wanted) !== profileKey(lab.profile)) {
       const sw = await lab.applyProfile(wanted);
-      profileSwitches.push({ profile: wanted, elapsedMs: sw.elapsedMs });
-      o.onProfile?.(wanted, sw.elapsedMs);
+      // A mechanism with nothing to switch (VAP; a webhook whose failurePolicy stays) took no time and restarted nothing.
+      if (sw.elapsedMs > 0 || lab.mechanism.name === "imagepolicywebhook") {
+        profileSwitches.push({ profile: wanted, elapsedMs: sw.elapsedMs });
+        o.onProfile?.(wanted, sw.elapsedMs);
+      }
     }
   };
   return {
     profileSwitches,
     prepare,
     async play(s, onStep) {
+      const view = forMechanism(s.doc, lab.mechanism.name);
+      if (!view) {
+        return { ...scenarioBase(s, "-"), verdict: "skipped", reason: `does not apply to the ${lab.mechanism.name} mechanism (mechanisms: ${scenarioMechanisms(s.doc).join(", ")})`, durationMs: 0, unavoidableWaitMs: 0, steps: [] };
+      }
       await prepare(s);
-      return runOne(s, { lab, k8s, stub: lab.stub, onStep: onStep ?? (() => {}), signal: o.signal });
+      return runOne({ ...s, doc: view }, { lab, k8s, stub: lab.stub, onStep: onStep ?? (() => {}), signal: o.signal });
     },
   };
 }
@@ -88,8 +96,10 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
   const started = new Date();
   const t0 = performance.now();
   const player = createPlayer(lab, { signal: o.signal, onProfile: (profile, elapsedMs) => o.onEvent?.({ type: "profile", profile, elapsedMs }) });
-  const plan = planByProfile(o.scenarios, lab.profile);
-  const total = o.scenarios.length;
+  // Only the scenarios that apply to the lab's mechanism; `run` says how many others there were.
+  const applicable = o.scenarios.filter((s) => forMechanism(s.doc, lab.mechanism.name));
+  const plan = planByProfile(applicable, lab.profile);
+  const total = applicable.length;
   const results: { order: number; result: ScenarioResult }[] = [];
   let order = 0;
   const play = async (s: LoadedScenario, index: number) => {
@@ -140,6 +150,7 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
     finishedAt: new Date().toISOString(),
     durationMs,
     provider: lab.provider.name,
+    mechanism: lab.mechanism.name,
     k8sVersion: lab.k8sVersion,
     labStartMs: o.labStartMs ?? 0,
     profileSwitches: player.profileSwitches,
@@ -220,7 +231,7 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
     // an apiserver restart its watches come back only after a backoff of seconds; scenarios are about
     // admission, so they create it themselves (409 when the controller-manager was first).
     await Promise.all(namespaces.map((n) => ctx.k8s.ensureDefaultServiceAccount(n)));
-    backend = ctx.stub ? new ScenarioBackend(ctx.stub, isIsolatable(doc), namespaces, s.file) : undefined;
+    backend = ctx.stub ? new ScenarioBackend(ctx.stub, isIsolatable(doc), namespaces, s.file, ctx.lab.mechanism) : undefined;
     await backend?.apply(doc.backend ?? {});
     const marks = new Map<string, Mark>();
     for (const [i, step] of doc.steps.entries()) {
@@ -249,10 +260,8 @@ export function skipReason(doc: ScenarioDoc, lab: { provider: string; capabiliti
 }
 
 /** Expectations read from the stub's journal: with another backend there is none, and "0 calls" would be made up. */
-const JOURNAL_EXPECTATIONS = ["backendCalls", "backendCallsSince", "received", "callGapsMs", "callGapsGrow"] as const;
-
 function needsStub(doc: ScenarioDoc): boolean {
-  return doc.backend !== undefined || doc.steps.some((st) => "setBackend" in st || JOURNAL_EXPECTATIONS.some((k) => st.expect?.[k] !== undefined));
+  return doc.backend !== undefined || doc.steps.some((st) => "setBackend" in st || BACKEND_EXPECTATIONS.some((k) => st.expect?.[k] !== undefined));
 }
 
 /** A scenario errors if any step errored, else fails if any step failed; played steps all passing is a pass. */
@@ -305,16 +314,24 @@ export function isIsolatable(doc: ScenarioDoc): boolean {
 class ScenarioBackend {
   private policy: StubPolicy = DEFAULT_POLICY;
   private fault = "healthy";
+  /** The policy the mechanism was last given (VAP keeps it in the cluster, not in the stub). */
+  private placed?: StubPolicy;
   constructor(
     private readonly stub: StubControl,
     private readonly scoped: boolean,
     private readonly namespaces: string[],
     private readonly file: string,
+    private readonly mechanism: StartedLab["mechanism"],
   ) {}
 
   async apply(b: BackendDoc): Promise<void> {
     this.policy = (await policyFromDoc(b, dirname(resolve(this.file)), this.namespaces[0]!)) ?? this.policy;
     this.fault = b.fault ?? this.fault;
+    if (this.placed !== this.policy) {
+      const policy = this.policy;
+      await Promise.all(this.namespaces.map((n) => this.mechanism.setNamespacePolicy(n, policy)));
+      this.placed = policy;
+    }
     if (this.scoped) {
       await Promise.all(this.namespaces.map((n) => this.stub.setScope(n, { policy: this.policy, fault: this.fault })));
     } else {
@@ -393,7 +410,7 @@ async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResu
       const entries = await entriesSince(ctx, seqBefore);
       const obs = await observe(step, ctx, played, entries);
       result.request = played.request;
-      result.response = played.outcome ? { code: played.outcome.code, allowed: played.outcome.allowed, message: played.outcome.message } : undefined;
+      result.response = played.outcome ? { code: played.outcome.code, allowed: played.outcome.allowed, message: played.outcome.message, durationMs: played.outcome.durationMs } : undefined;
       result.checks = step.expect ? evaluate(step.expect, obs, { ns: ctx.ns }) : [];
       lastAttemptMs = performance.now() - a0;
       const ok = result.checks.every((c) => c.ok);

@@ -2,6 +2,7 @@
 // Strict: an unknown key is an error, so a misspelled expectation can never pass silently.
 import { z } from "zod";
 import { parseFault } from "../../../webhook-stub/src/faults.ts";
+import { MECHANISM_NAMES } from "../mechanism/names.ts";
 import { ConfigError } from "../util/errors.ts";
 import { patternRegExp } from "./checks.ts";
 
@@ -120,7 +121,10 @@ const received = z.strictObject({
   which: z.enum(["last", "first", "all"]).optional().describe("which reviews of the step to check; default last"),
 });
 
-const expectation = z.strictObject({
+/** A mechanism name; the error lists the valid ones. */
+const mechanismName = z.enum(MECHANISM_NAMES, { error: (i) => `unknown mechanism ${JSON.stringify(i.input)}; expected one of ${MECHANISM_NAMES.join(", ")}` });
+
+const expectationFields = {
   allowed: z.boolean().optional(),
   code: z.number().int().optional().describe("HTTP status of the API request"),
   message: textPattern.optional().describe("substring, or /regex/ on the API error message"),
@@ -138,6 +142,19 @@ const expectation = z.strictObject({
     .describe("an event on the workload's objects, e.g. FailedCreate"),
   auditAnnotations: z.record(z.string(), z.string().nullable()).optional().describe("audit annotations of the request (null = absent); needs an audit log"),
   podAnnotationsAbsent: z.array(z.string()).optional().describe("annotation keys the created pod must not carry"),
+};
+
+/** Where one mechanism differs: its fields replace the shared ones; `null` drops a shared expectation. */
+const expectationOverride = z.strictObject(Object.fromEntries(Object.entries(expectationFields).map(([k, v]) => [k, v.unwrap().nullable().optional()])) as {
+  [K in keyof typeof expectationFields]: z.ZodOptional<z.ZodNullable<ReturnType<(typeof expectationFields)[K]["unwrap"]>>>;
+});
+
+const expectation = z.strictObject({
+  ...expectationFields,
+  byMechanism: z
+    .partialRecord(mechanismName, expectationOverride)
+    .optional()
+    .describe("what a mechanism does differently, e.g. { vap: { code: 422 } }; merged over the shared expectations"),
 });
 
 const repeat = z
@@ -146,6 +163,7 @@ const repeat = z
 
 const stepBase = {
   name: z.string().optional(),
+  mechanisms: z.array(mechanismName).min(1).optional().describe("play this step only under these mechanisms; default all of the scenario's"),
   expect: expectation.optional(),
   repeat: repeat.optional(),
   mark: z.string().optional().describe("name a mark at the start of this step (journal position and time)"),
@@ -179,6 +197,11 @@ export const scenarioSchema = z.strictObject({
   backend: backend.optional(),
   namespaces: z.array(namespaceSuffix).optional().describe("extra namespaces to create (suffixes); steps name them in `namespace:`"),
   requires: z.array(z.enum(["auditLog", "controllers"])).optional().describe("provider capabilities the scenario needs"),
+  mechanisms: z
+    .array(mechanismName)
+    .min(1)
+    .optional()
+    .describe("the admission mechanisms the scenario applies to; default [imagepolicywebhook]"),
   slow: z.boolean().optional().describe("takes tens of seconds (e.g. a hung backend)"),
   /** Each step is checked against its action's schema by the loader (see load.ts). */
   steps: z.array(z.unknown()).min(1, "a scenario needs at least one step").max(MAX_STEPS, `a scenario has at most ${MAX_STEPS} steps`),

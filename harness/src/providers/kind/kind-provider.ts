@@ -330,12 +330,12 @@ export class KindProvider implements ClusterProvider {
     try {
       await mkdir(logsDir, { recursive: true, mode: 0o700 });
       await mkdir(hostAdmissionDir, { recursive: true, mode: 0o700 });
-      await writeAdmissionFiles(hostAdmissionDir, o.profile, o.backend, ADMISSION_DIR_IN_NODE);
+      await writeAdmissionFiles(hostAdmissionDir, o.profile, o.backend, ADMISSION_DIR_IN_NODE, { imagePolicyWebhook: o.imagePolicyWebhook });
       await writeFile(join(hostAdmissionDir, AUDIT_POLICY_FILE), AUDIT_POLICY, { mode: 0o644 });
       // kubelet >= 1.35 refuses cgroup v1 hosts by default; kind v0.32.0 only warns (kind-config.ts).
       const cgroupV1 = hostCgroupV1 && minorOf(o.k8sVersion) >= 35;
       if (cgroupV1) logger.warn("this Docker host uses cgroup v1: the kind config tells the kubelet not to refuse it (failCgroupV1: false)");
-      const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi, allowCgroupV1: cgroupV1, audit: true });
+      const config = renderKindConfig({ hostAdmissionDir, clusterName, kubeadmApi: this.options.kubeadmApi, allowCgroupV1: cgroupV1, audit: true, imagePolicyWebhook: o.imagePolicyWebhook });
       await writeFile(join(stateDir, "kind-config.yaml"), config, { mode: 0o644 });
 
       // Recorded before `kind create`, so `down` finds the cluster even when this process is killed
@@ -378,8 +378,8 @@ export class KindProvider implements ClusterProvider {
       });
 
       await task(o.progress, "wait for the cluster", async (t) => {
-        t.update("apiserver manifest carries the ImagePolicyWebhook flags");
-        const patch = imagePolicyControlPlanePatch(ADMISSION_DIR_IN_NODE, { audit: KIND_AUDIT });
+        t.update("apiserver manifest carries the admission flags");
+        const patch = imagePolicyControlPlanePatch(ADMISSION_DIR_IN_NODE, { audit: KIND_AUDIT, imagePolicyWebhook: o.imagePolicyWebhook });
         const manifest = await nodeExec(node, ["cat", APISERVER_MANIFEST]);
         const missing = missingFromManifest(manifest, patch.extraArgs, patch.extraVolumes.map((v) => v.mountPath));
         if (missing.length) throw new LabError(`the kubeadm patch did not reach ${APISERVER_MANIFEST}: missing ${missing.join(", ")} (see ${join(stateDir, "kind-config.yaml")})`);
@@ -407,7 +407,7 @@ export class KindProvider implements ClusterProvider {
         },
         applyProfile: async (next: AdmissionProfile): Promise<ProfileSwitch> => {
           const t0 = performance.now();
-          await writeAdmissionFiles(hostAdmissionDir, next, o.backend, ADMISSION_DIR_IN_NODE);
+          await writeAdmissionFiles(hostAdmissionDir, next, o.backend, ADMISSION_DIR_IN_NODE, { imagePolicyWebhook: o.imagePolicyWebhook });
           const before = await runningContainer(node, "kube-apiserver");
           await restartApiserverViaManifest(node, `${Date.now()}-${++restarts}`);
           const restartBudget = this.options.restartTimeoutMs ?? 120_000;

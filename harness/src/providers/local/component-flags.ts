@@ -51,8 +51,8 @@ export function etcdFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPort
     .render();
 }
 
-export function apiserverFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPorts): string[] {
-  const patch = imagePolicyControlPlanePatch(layout.admissionDir, { audit: { policyFile: layout.auditPolicyFile, logFile: layout.auditLogFile } });
+export function apiserverFlags(pki: ClusterPki, layout: LocalLayout, ports: LocalPorts, o: { imagePolicyWebhook?: boolean } = {}): string[] {
+  const patch = imagePolicyControlPlanePatch(layout.admissionDir, { audit: { policyFile: layout.auditPolicyFile, logFile: layout.auditLogFile }, imagePolicyWebhook: o.imagePolicyWebhook });
   return new Flags()
     .set("etcd-servers", `https://127.0.0.1:${ports.etcdClient}`)
     .set("etcd-cafile", pki.files.etcdCa)

@@ -97,7 +97,7 @@ export class LocalProvider implements ClusterProvider {
       };
       const server = `https://127.0.0.1:${ports.apiserver}`;
       const pki = await task(o.progress, "generate certificates", () => writeClusterPki(join(stateDir, "pki")));
-      await writeAdmissionFiles(layout.admissionDir, o.profile, o.backend);
+      await writeAdmissionFiles(layout.admissionDir, o.profile, o.backend, layout.admissionDir, { imagePolicyWebhook: o.imagePolicyWebhook });
       await writeFile(layout.auditPolicyFile, AUDIT_POLICY, { mode: 0o644 });
       await writeFile(
         layout.controllerManagerKubeconfig,
@@ -144,7 +144,7 @@ export class LocalProvider implements ClusterProvider {
         return p;
       });
 
-      const apiserverArgs = apiserverFlags(pki, layout, ports);
+      const apiserverArgs = apiserverFlags(pki, layout, ports, { imagePolicyWebhook: o.imagePolicyWebhook });
       const startApiserver = (readyzPath = "/readyz") =>
         task(o.progress, "start kube-apiserver", async () => {
           const p = await startComponent("kube-apiserver", binaries.kubeApiserver, apiserverArgs);
@@ -181,7 +181,7 @@ export class LocalProvider implements ClusterProvider {
         },
         applyProfile: async (next: AdmissionProfile): Promise<ProfileSwitch> => {
           const t0 = performance.now();
-          await writeAdmissionFiles(layout.admissionDir, next, o.backend);
+          await writeAdmissionFiles(layout.admissionDir, next, o.backend, layout.admissionDir, { imagePolicyWebhook: o.imagePolicyWebhook });
           // The lab's apiserver holds no state of its own (etcd does); a graceful shutdown would only
           // wait for the controller-manager's watches to drain, and never ends within a short grace
           // anyway (SIGTERM with 200 ms grace always ended in SIGKILL, 230 ms per switch).

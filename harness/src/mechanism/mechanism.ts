@@ -1,0 +1,221 @@
+// A started mechanism: what the lab does, once the cluster runs, so that exactly one mechanism
+// restricts images, and how a scenario's profile and trust list reach it. ImagePolicyWebhook lives
+// in the apiserver's flags (the provider's part); the webhook and VAP are API objects created here.
+import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { evaluate } from "../../../webhook-stub/src/policy.ts";
+import type { StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
+import type { AdmissionProfile } from "../profile/profile.ts";
+import type { BackendEndpoint, ProfileSwitch, StartedCluster } from "../providers/provider.ts";
+import { apiOutcome, podManifest, type ApiOutcome } from "../scenario/k8s-actions.ts";
+import { ConfigError } from "../util/errors.ts";
+import { waitFor } from "../util/wait.ts";
+import type { MechanismName } from "./names.ts";
+import { TRUST_PARAM_NAME, trustConfigMap, vapObjects } from "./vap-objects.ts";
+import { admissionUrl, failurePolicyFor, MANAGED_LABELS, webhookConfiguration, WEBHOOK_CONFIG_NAME } from "./webhook-config.ts";
+
+export interface StartedMechanism {
+  readonly name: MechanismName;
+  /**
+   * Whether the stub answers this mechanism's admission calls, so that its journal is the evidence of
+   * backend calls. False for VAP: the apiserver decides alone, and "0 backend calls" would say nothing.
+   */
+  readonly usesBackend: boolean;
+  readonly profile: AdmissionProfile;
+  /** Puts the profile in force and resolves once the apiserver acts on it. */
+  applyProfile(profile: AdmissionProfile): Promise<ProfileSwitch>;
+  /**
+   * A namespace's policy, for mechanisms whose policy lives in the cluster (VAP: the namespace's trust
+   * ConfigMap); resolves once the apiserver enforces it. The stub's own scopes are the caller's.
+   */
+  setNamespacePolicy(namespace: string, policy: StubPolicy): Promise<void>;
+}
+
+export interface MechanismStartOptions {
+  kubeConfig: KubeConfig;
+  cluster: StartedCluster;
+  /** The stub as the apiserver reaches it (the webhook's URL and CA). */
+  backend: BackendEndpoint;
+  stub?: StubControl;
+  profile: AdmissionProfile;
+  /** The trust list of namespaces no scenario owns (`default`, `kube-public`): the stub's default policy. */
+  defaultPolicy: StubPolicy;
+  signal?: AbortSignal;
+}
+
+/** How long the apiserver may take to act on a new API object (informer-fed; sub-second measured). */
+const ENFORCE_BUDGET_MS = 30_000;
+/** A namespace of the lab's own, where it checks that the apiserver acts on a new webhook configuration. */
+export const CANARY_NAMESPACE = "imagepolicy-lab-canary";
+/** An image no trust list names, for the lab's own dry-run checks. */
+const PROBE_IMAGE = "imagepolicy-lab-probe.invalid/probe:1";
+
+export async function startMechanism(name: MechanismName, o: MechanismStartOptions): Promise<StartedMechanism> {
+  if (name === "imagepolicywebhook") return imagePolicyWebhook(o);
+  if (name === "webhook") return startWebhook(o);
+  return startVap(o);
+}
+
+function imagePolicyWebhook(o: MechanismStartOptions): StartedMechanism {
+  return {
+    name: "imagepolicywebhook",
+    usesBackend: true,
+    get profile() {
+      return o.cluster.profile;
+    },
+    applyProfile: (p) => o.cluster.applyProfile(p),
+    setNamespacePolicy: async () => {},
+  };
+}
+
+/** A server-side dry-run pod create in `namespace`: admission runs, nothing is stored. */
+async function dryRunPod(core: CoreV1Api, namespace: string, image: string): Promise<ApiOutcome> {
+  return apiOutcome(() => core.createNamespacedPodWithHttpInfo({ namespace, dryRun: "All", body: podManifest({ name: "imagepolicy-lab-probe", images: [image] }) }));
+}
+
+async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
+  try {
+    await core.createNamespace({ body: { metadata: { name, labels: { ...MANAGED_LABELS } } } });
+  } catch (err) {
+    if (!(err instanceof ApiException && err.code === 409)) throw err;
+  }
+}
+
+async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism> {
+  const stub = o.stub;
+  if (!stub) throw new ConfigError([{ file: "--mechanism", path: "", message: "the webhook mechanism is served by the lab's stub; it cannot use an external --backend-url" }], "invalid mechanism");
+  if (o.backend.client) throw new ConfigError([{ file: "--mtls", path: "", message: "mTLS from the apiserver to the backend is set up for ImagePolicyWebhook only" }], "invalid mechanism");
+  const admission = o.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const core = o.kubeConfig.makeApiClient(CoreV1Api);
+  const url = admissionUrl(o.backend.url);
+  // The canary namespace's reviews always fail (HTTP 500): the answer then shows the failurePolicy in
+  // force (500 for Fail, admitted for Ignore), and the journal that the webhook was called at all.
+  await ensureNamespace(core, CANARY_NAMESPACE);
+  await stub.setScope(CANARY_NAMESPACE, { fault: "status:500" });
+  let profile = o.profile;
+  const enforced = async (p: AdmissionProfile): Promise<void> => {
+    const want = failurePolicyFor(p);
+    await waitFor(
+      `the apiserver calling webhook ${WEBHOOK_CONFIG_NAME} with failurePolicy ${want}`,
+      async () => {
+        const { lastSeq } = await stub.journal({ since: Number.MAX_SAFE_INTEGER });
+        const r = await dryRunPod(core, CANARY_NAMESPACE, PROBE_IMAGE);
+        const called = (await stub.journal({ since: lastSeq })).entries.some((e) => e.namespace === CANARY_NAMESPACE);
+        const asWanted = want === "Fail" ? r.code === 500 : r.allowed;
+        return called && asWanted ? true : undefined;
+      },
+      { timeoutMs: ENFORCE_BUDGET_MS, intervalMs: 100, signal: o.signal },
+    );
+  };
+  await admission.createValidatingWebhookConfiguration({ body: webhookConfiguration({ url, caPem: o.backend.caPem, profile }) });
+  await enforced(profile);
+  return {
+    name: "webhook",
+    usesBackend: true,
+    get profile() {
+      return profile;
+    },
+    async applyProfile(next) {
+      if (failurePolicyFor(next) === failurePolicyFor(profile)) {
+        profile = next;
+        return { elapsedMs: 0 };
+      }
+      const t0 = performance.now();
+      await admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME, body: webhookConfiguration({ url, caPem: o.backend.caPem, profile: next }) });
+      await enforced(next);
+      profile = next;
+      return { elapsedMs: performance.now() - t0 };
+    },
+    setNamespacePolicy: async () => {},
+  };
+}
+
+/** The trust list a VAP can express: registries and repository prefixes, nothing else of a stub policy. */
+export function vapTrust(policy: StubPolicy, where = "policy"): { registries: string[]; repositories: string[] } {
+  const extra = [
+    policy.denyPatterns.length && "denyPatterns",
+    policy.requireDigest && "requireDigest",
+    policy.denyLatest && "denyLatest",
+    policy.breakGlass && "breakGlass",
+    Object.keys(policy.auditAnnotations).length && "auditAnnotations",
+  ].filter(Boolean);
+  if (extra.length) {
+    throw new ConfigError([{ file: where, path: String(extra[0]), message: `the vap mechanism's policy is a trust list (registries and repositories); ${extra.join(", ")} cannot be expressed` }], "invalid policy for vap");
+  }
+  return { registries: [...policy.allowRegistries], repositories: [...policy.allowRepositories] };
+}
+
+async function startVap(o: MechanismStartOptions): Promise<StartedMechanism> {
+  const admission = o.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const core = o.kubeConfig.makeApiClient(CoreV1Api);
+  const current = new Map<string, StubPolicy>();
+
+  /** Writes the namespace's trust ConfigMap, then waits until a dry run shows the apiserver using it. */
+  const setTrust = async (namespace: string, policy: StubPolicy) => {
+    const trust = vapTrust(policy);
+    const before = current.get(namespace);
+    const body = trustConfigMap(namespace, trust);
+    try {
+      await core.createNamespacedConfigMap({ namespace, body });
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 409)) throw err;
+      await core.replaceNamespacedConfigMap({ namespace, name: TRUST_PARAM_NAME, body });
+    }
+    current.set(namespace, policy);
+    const probe = probeFor(policy, before);
+    if (!probe) return;
+    await waitFor(
+      `the ValidatingAdmissionPolicy using the new trust list in ${namespace}`,
+      async () => {
+        const r = await dryRunPod(core, namespace, probe.image);
+        if (probe.allowed) return r.allowed ? true : undefined;
+        return !r.allowed && probe.denialMessage.test(r.message ?? "") ? true : undefined;
+      },
+      { timeoutMs: ENFORCE_BUDGET_MS, intervalMs: 100, signal: o.signal },
+    );
+  };
+
+  const { policies, bindings } = vapObjects();
+  for (const body of policies) await admission.createValidatingAdmissionPolicy({ body });
+  for (const body of bindings) await admission.createValidatingAdmissionPolicyBinding({ body });
+  // Namespaces no scenario owns get the lab's default trust list, so a user's first pod there is
+  // judged by registry rather than refused for a missing ConfigMap.
+  for (const ns of ["default", "kube-public"]) await setTrust(ns, withoutNamespaces(o.defaultPolicy));
+  let profile = o.profile;
+  return {
+    name: "vap",
+    usesBackend: false,
+    get profile() {
+      return profile;
+    },
+    // Nothing in a profile applies: no backend to fail (failurePolicy covers CEL errors only), no cache.
+    async applyProfile(next) {
+      profile = next;
+      return { elapsedMs: 0 };
+    },
+    setNamespacePolicy: setTrust,
+  };
+}
+
+function withoutNamespaces(p: StubPolicy): StubPolicy {
+  return { ...p, namespaces: {} };
+}
+
+/**
+ * A dry run that tells the new trust list from the one before: an image on exactly one of the two
+ * lists (admitted under the new one, or refused by the VAP's validation rather than for a missing
+ * ConfigMap). None when both lists decide the same for every image they name.
+ */
+export function probeFor(next: StubPolicy, before: StubPolicy | undefined): { image: string; allowed: boolean; denialMessage: RegExp } | undefined {
+  const untrustedMessage = /untrusted/;
+  const candidates = [...new Set([...next.allowRegistries, ...(before?.allowRegistries ?? [])].map((r) => `${r}/imagepolicy-lab-probe:1`)).add(PROBE_IMAGE)];
+  for (const repo of [...next.allowRepositories, ...(before?.allowRepositories ?? [])]) candidates.push(`${repo}:imagepolicy-lab-probe`);
+  const allowedBy = (p: StubPolicy | undefined, image: string) => (p ? evaluate(p, { containers: [{ image }] }).allowed : undefined);
+  for (const image of candidates) {
+    const now = allowedBy(next, image)!;
+    const then = allowedBy(before, image);
+    // Before the first ConfigMap every image is refused for the missing parameter: only an admitted
+    // image, or a refusal that names untrusted images, shows the new list.
+    if (then === undefined || now !== then) return { image, allowed: now, denialMessage: untrustedMessage };
+  }
+  return undefined;
+}
