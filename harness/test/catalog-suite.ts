@@ -7,6 +7,8 @@ import { startLab, type StartedLab } from "../src/lab/lab.ts";
 import type { ClusterProvider } from "../src/providers/provider.ts";
 import { scenarioLog } from "../src/report/evidence.ts";
 import { waitRatio } from "../src/report/format.ts";
+import type { MechanismName } from "../src/mechanism/names.ts";
+import { forMechanism } from "../src/scenario/for-mechanism.ts";
 import { loadScenarios, resolveScenarioArgs } from "../src/scenario/load.ts";
 import type { RunReport } from "../src/scenario/result.ts";
 import { planByProfile, runScenarios } from "../src/scenario/runner.ts";
@@ -14,6 +16,8 @@ import { planByProfile, runScenarios } from "../src/scenario/runner.ts";
 export interface CatalogSuiteOptions {
   title: string;
   provider: () => ClusterProvider;
+  /** The lab's admission mechanism (default ImagePolicyWebhook); only the scenarios that apply to it are tests. */
+  mechanism?: MechanismName;
   /** Why the suite cannot run here (printed, and every test skipped), or undefined to run it. */
   skipReason?: () => Promise<string | undefined>;
   /** Called with the report and the lab before it stops (extra checks, timings). */
@@ -27,7 +31,8 @@ export interface CatalogSuiteOptions {
 const skipSlow = process.env.IMAGEPOLICY_LAB_SKIP_SLOW === "1";
 
 export async function defineCatalogSuite(o: CatalogSuiteOptions): Promise<void> {
-  const all = await loadScenarios(await resolveScenarioArgs([]));
+  const mechanism = o.mechanism ?? "imagepolicywebhook";
+  const all = (await loadScenarios(await resolveScenarioArgs([]))).filter((s) => forMechanism(s.doc, mechanism));
   const scenarios = all.filter((s) => !(skipSlow && s.doc.slow));
 
   describe(o.title, () => {
@@ -42,7 +47,7 @@ export async function defineCatalogSuite(o: CatalogSuiteOptions): Promise<void> 
         return;
       }
       const t0 = performance.now();
-      lab = await startLab({ provider: o.provider(), profile: planByProfile(scenarios)[0]!.profile });
+      lab = await startLab({ provider: o.provider(), mechanism, profile: planByProfile(scenarios)[0]!.profile });
       const startMs = performance.now() - t0;
       report = await runScenarios({ lab, scenarios });
       console.log(

@@ -120,7 +120,11 @@ async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism>
         return { elapsedMs: 0 };
       }
       const t0 = performance.now();
-      await admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME, body: webhookConfiguration({ url, caPem: o.backend.caPem, profile: next }) });
+      // A replace must carry the object's resourceVersion (the apiserver refuses it with 422 otherwise).
+      const { metadata } = await admission.readValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME });
+      const body = webhookConfiguration({ url, caPem: o.backend.caPem, profile: next });
+      body.metadata = { ...body.metadata, resourceVersion: metadata?.resourceVersion };
+      await admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME, body });
       await enforced(next);
       profile = next;
       return { elapsedMs: performance.now() - t0 };

@@ -1,7 +1,11 @@
 // Renders the catalog as a Markdown table for the README; a unit test keeps the README current.
 import { readFile } from "node:fs/promises";
 import type { LoadedScenario } from "./load.ts";
+import type { MechanismName } from "../mechanism/names.ts";
+import { scenarioMechanisms } from "./for-mechanism.ts";
 import { scenarioProfile } from "./runner.ts";
+
+const MECHANISM_SHORT: Record<MechanismName, string> = { imagepolicywebhook: "IPW", webhook: "webhook", vap: "VAP" };
 
 export const CATALOG_START = "<!-- catalog:start -->";
 export const CATALOG_END = "<!-- catalog:end -->";
@@ -11,9 +15,10 @@ export function renderCatalogTable(scenarios: LoadedScenario[]): string {
     const p = scenarioProfile(s.doc);
     const profile = `${p.defaultAllow ? "open" : "closed"}, TTL ${p.allowTTL}/${p.denyTTL}, backoff ${p.retryBackoff}`;
     const teaches = s.doc.description.trim().replace(/\s+/g, " ").replaceAll("|", "\\|");
-    return `| \`${s.doc.name}\`${s.doc.slow ? " (slow)" : ""} | ${profile} | ${teaches} |`;
+    const mechanisms = scenarioMechanisms(s.doc).map((m) => MECHANISM_SHORT[m]).join(", ");
+    return `| \`${s.doc.name}\`${s.doc.slow ? " (slow)" : ""} | ${mechanisms} | ${profile} | ${teaches} |`;
   });
-  return ["| scenario | profile | what it shows |", "|---|---|---|", ...rows].join("\n");
+  return ["| scenario | mechanisms | profile | what it shows |", "|---|---|---|---|", ...rows].join("\n");
 }
 
 /** The README's catalog section as it stands (between the markers). */

@@ -578,7 +578,9 @@ async function findAudit(ctx: StepCtx, played: Played): Promise<Record<string, s
       .filter((ev) => ev?.stage === "ResponseComplete" && ev.objectRef?.resource === "pods" && ev.objectRef.namespace === played.namespace && (!played.podName || ev.objectRef.name === played.podName));
     const last = events.at(-1);
     if (last) {
-      return Object.fromEntries(Object.entries(last.annotations ?? {}).filter(([k]) => k.includes("image-policy.k8s.io/")));
+      // The admission mechanisms' annotations (the plugin's, a webhook's `<name>/<key>`, failed-open
+      // markers, VAP's), without the authorizer's and Pod Security's, which every request carries.
+      return Object.fromEntries(Object.entries(last.annotations ?? {}).filter(([k]) => !/^(authorization\.k8s\.io|pod-security\.kubernetes\.io)\//.test(k)));
     }
     if (performance.now() > deadline) return undefined;
     await sleep(100, ctx.signal);
