@@ -77,6 +77,19 @@ describe("Journal", () => {
     expect(s.entries.map((x) => x.seq)).toEqual([1, 2]);
   });
 
+  it("counts an AdmissionReview's fields in the byte estimate and cuts them in an oversize entry", () => {
+    const admission = { uid: "u-1", kind: "Pod", resource: "pods", operation: "CREATE", name: "web", dryRun: false, user: "alice" };
+    const plain = entryBytes({ ...rec("allowed"), seq: 1, time: "t", atMs: 0 });
+    const withAdmission = entryBytes({ ...rec("allowed"), review: "AdmissionReview", admission, seq: 1, time: "t", atMs: 0 });
+    expect(withAdmission).toBeGreaterThan(plain + 2 * "AdmissionReview".length + 2 * "u-1PodpodsCREATEwebalice".length);
+    const j = new Journal({ maxBytes: MIN_MAX_BYTES });
+    const e = j.record({ ...rec("denied"), review: "AdmissionReview", admission: { ...admission, uid: "u".repeat(100_000), user: "a".repeat(100_000) } });
+    expect(e.admission).toMatchObject({ uid: "u".repeat(1_024), user: "a".repeat(1_024), kind: "Pod", name: "web", dryRun: false });
+    expect(j.snapshot().retained.bytes).toBeLessThanOrEqual(MIN_MAX_BYTES);
+    j.snapshot().entries[0]!.admission!.uid = "mutated";
+    expect(j.snapshot().entries[0]!.admission!.uid).toBe("u".repeat(1_024));
+  });
+
   it("costs time linear in the entry size", () => {
     const j = new Journal();
     const images = Array.from({ length: 50_000 }, (_, k) => `x.io/img-${k}:1`);

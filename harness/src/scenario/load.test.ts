@@ -42,7 +42,7 @@ describe("the catalog", async () => {
 });
 
 describe("valid testdata", () => {
-  it.each(["valid-minimal.yaml", "valid-marks.yaml"])("%s loads", async (f) => {
+  it.each(["valid-minimal.yaml", "valid-marks.yaml", "valid-mechanisms.yaml"])("%s loads", async (f) => {
     await expect(loadScenarioFile(join(TESTDATA, f))).resolves.toMatchObject({ file: join(TESTDATA, f), nameLine: 3 });
   });
 });
@@ -58,6 +58,18 @@ describe("invalid testdata: file:line: path: message", () => {
     "invalid-api-version.yaml": ['invalid-api-version.yaml:1: apiVersion: apiVersion must be imagepolicy-lab.dev/v1alpha1, got "imagepolicy-lab.dev/v1"'],
     "invalid-expect-type.yaml": ["invalid-expect-type.yaml:9: steps.1.expect.allowed: Invalid input: expected boolean, received string"],
     "invalid-yaml-syntax.yaml": ["invalid-yaml-syntax.yaml:4: YAML syntax: Nested mappings are not allowed in compact mappings"],
+    "invalid-unknown-mechanism.yaml": ['invalid-unknown-mechanism.yaml:5: mechanisms.1: unknown mechanism "opa-gatekeeper"; expected one of imagepolicywebhook, webhook, vap'],
+    "invalid-mechanism-expectation.yaml": [
+      "invalid-mechanism-expectation.yaml:11: steps.0.expect.byMechanism.vap: expectations for vap, but this step plays only under imagepolicywebhook, webhook",
+      "invalid-mechanism-expectation.yaml:17: steps.1.expect.byMechanism.imagepolicywebhook: expectations for imagepolicywebhook, but this step plays only under webhook",
+      "invalid-mechanism-expectation.yaml:19: steps.2.mechanisms: mechanism vap is not one the scenario applies to (mechanisms: imagepolicywebhook, webhook)",
+    ],
+    "invalid-vap-backend.yaml": [
+      "invalid-vap-backend.yaml:6: backend.fault: vap has no backend to fail: a fault applies to imagepolicywebhook and webhook only (list only imagepolicywebhook and webhook in the scenario's `mechanisms:`)",
+      "invalid-vap-backend.yaml:6: backend.policyFile: vap's policy is a trust list: use `trust:` (registries and repositories), not policyFile",
+      "invalid-vap-backend.yaml:8: steps.0.setBackend.fault: vap has no backend to fail: a fault applies to imagepolicywebhook and webhook only (give this step `mechanisms: [imagepolicywebhook, webhook]`)",
+      "invalid-vap-backend.yaml:12: steps.2.expect.byMechanism.vap.backendCalls: vap has no backend, so backendCalls is never observed under it",
+    ],
     // Every problem at once; the failed step 0 still sets its mark, so step 2 gets no follow-on error.
     "invalid-many.yaml": [
       'invalid-many.yaml:3: kind: kind must be Scenario, got "Scenarios"',

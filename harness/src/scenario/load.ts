@@ -7,6 +7,7 @@ import { lintProfile } from "../profile/profile.ts";
 import { ConfigError, type ConfigIssue } from "../util/errors.ts";
 import { readYamlSource, zodIssues, type YamlLimits, type YamlSource } from "../util/yaml-source.ts";
 import { DEFAULT_MECHANISM, isMechanismName, type MechanismName } from "../mechanism/names.ts";
+import { BACKEND_EXPECTATIONS } from "./for-mechanism.ts";
 import { scenarioSchema, STEP_ACTIONS, stepSchemas, type ScenarioDoc, type StepDoc } from "./schema.ts";
 
 export interface LoadedScenario {
@@ -91,6 +92,11 @@ export function validateScenario(src: YamlSource): ConfigIssue[] {
         at(["expect", "byMechanism", m], `expectations for ${m}, but this step plays only under ${stepMechanisms.join(", ")}${value.mechanisms === undefined ? " (a scenario without `mechanisms:` applies to imagepolicywebhook only)" : ""}`);
       }
     }
+    // Nothing calls a backend under vap: a journal count there would be a number nobody observed.
+    for (const k of BACKEND_EXPECTATIONS) {
+      const v = step.expect?.byMechanism?.vap?.[k];
+      if (v !== undefined && v !== null) at(["expect", "byMechanism", "vap", k], `vap has no backend, so ${k} is never observed under it`);
+    }
     if ("setBackend" in step) {
       for (const issue of vapBackendIssues(step.setBackend, stepMechanisms, (p) => src.lineOf(["steps", i, "setBackend", ...p]), `steps.${i}.setBackend`, src.file)) issues.push(issue);
     }
@@ -119,7 +125,8 @@ function vapBackendIssues(raw: unknown, mechanisms: MechanismName[], lineOf: (p:
   const b = raw as Record<string, unknown>;
   const issues: ConfigIssue[] = [];
   if (b.fault !== undefined && b.fault !== "healthy") {
-    issues.push({ file, line: lineOf(["fault"]), path: `${path}.fault`, message: "vap has no backend to fail: a fault applies to imagepolicywebhook and webhook only (name those in `mechanisms:`, or give this step `mechanisms:`)" });
+    const fix = path === "backend" ? "list only imagepolicywebhook and webhook in the scenario's `mechanisms:`" : "give this step `mechanisms: [imagepolicywebhook, webhook]`";
+    issues.push({ file, line: lineOf(["fault"]), path: `${path}.fault`, message: `vap has no backend to fail: a fault applies to imagepolicywebhook and webhook only (${fix})` });
   }
   for (const k of ["policy", "policyFile"]) {
     if (b[k] !== undefined) issues.push({ file, line: lineOf([k]), path: `${path}.${k}`, message: `vap's policy is a trust list: use \`trust:\` (registries and repositories), not ${k}` });
