@@ -1,4 +1,5 @@
 // The CLI: argv in, exit code out. A thin layer over the library; only bin.ts calls process.exit.
+import { DEFAULT_MECHANISM, MECHANISM_NAMES } from "../mechanism/names.ts";
 import { Command, CommanderError, Option } from "commander";
 import { processCleanup, SIGNAL_EXIT_CODES } from "../util/cleanup.ts";
 import { reportError } from "./exit-codes.ts";
@@ -9,6 +10,10 @@ import { VERSION } from "../util/version.ts";
 
 /** `--provider`, shared by the commands that start a lab. */
 const providerOption = () => new Option("--provider <name>", "cluster provider (auto: kind when usable, else local)").choices(["local", "kind", "auto"]).default("auto");
+const mechanismOption = (all: boolean) =>
+  new Option("--mechanism <name>", all ? "how images are restricted (all: play the catalog under each and compare)" : "how images are restricted")
+    .choices(all ? [...MECHANISM_NAMES, "all"] : [...MECHANISM_NAMES])
+    .default(DEFAULT_MECHANISM);
 
 /** What running with no arguments means. */
 export const DEFAULT_ARGV = ["run", "--report-dir", "reports"];
@@ -41,8 +46,9 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
 
   const up = program
     .command("up")
-    .description("start a lab (stub backend + cluster with ImagePolicyWebhook) and leave it running")
+    .description("start a lab (stub backend + cluster that restricts images with ImagePolicyWebhook, a validating webhook or a ValidatingAdmissionPolicy) and leave it running")
     .addOption(providerOption())
+    .addOption(mechanismOption(false))
     .requiredOption("--state-dir <dir>", "directory for the lab's files (kubeconfig, keys, logs)")
     .option("--k8s-version <version>", "Kubernetes release")
     .option("--backend-url <url>", "use this backend instead of the stub")
@@ -73,6 +79,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .command("run [scenarios...]")
     .description("play conformance scenarios (default: the whole catalog) and report")
     .addOption(providerOption())
+    .addOption(mechanismOption(true))
     .option("--k8s-version <version>", "Kubernetes release")
     .option("--report-dir <dir>", "write junit.xml, report.json and report.html here")
     .option("--state-dir <dir>", "keep the lab's files here instead of a temp dir")

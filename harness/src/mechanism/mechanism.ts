@@ -2,7 +2,7 @@
 // restricts images, and how a scenario's profile and trust list reach it. ImagePolicyWebhook lives
 // in the apiserver's flags (the provider's part); the webhook and VAP are API objects created here.
 import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { evaluate } from "../../../webhook-stub/src/policy.ts";
+import { DEFAULT_POLICY, evaluate } from "../../../webhook-stub/src/policy.ts";
 import type { StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import type { AdmissionProfile } from "../profile/profile.ts";
 import type { BackendEndpoint, ProfileSwitch, StartedCluster } from "../providers/provider.ts";
@@ -151,39 +151,12 @@ export function vapTrust(policy: StubPolicy, where = "policy"): { registries: st
 async function startVap(o: MechanismStartOptions): Promise<StartedMechanism> {
   const admission = o.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const core = o.kubeConfig.makeApiClient(CoreV1Api);
-  const current = new Map<string, StubPolicy>();
-
-  /** Writes the namespace's trust ConfigMap, then waits until a dry run shows the apiserver using it. */
-  const setTrust = async (namespace: string, policy: StubPolicy) => {
-    const trust = vapTrust(policy);
-    const before = current.get(namespace);
-    const body = trustConfigMap(namespace, trust);
-    try {
-      await core.createNamespacedConfigMap({ namespace, body });
-    } catch (err) {
-      if (!(err instanceof ApiException && err.code === 409)) throw err;
-      await core.replaceNamespacedConfigMap({ namespace, name: TRUST_PARAM_NAME, body });
-    }
-    current.set(namespace, policy);
-    const probe = probeFor(policy, before);
-    if (!probe) return;
-    await waitFor(
-      `the ValidatingAdmissionPolicy using the new trust list in ${namespace}`,
-      async () => {
-        const r = await dryRunPod(core, namespace, probe.image);
-        if (probe.allowed) return r.allowed ? true : undefined;
-        return !r.allowed && probe.denialMessage.test(r.message ?? "") ? true : undefined;
-      },
-      { timeoutMs: ENFORCE_BUDGET_MS, intervalMs: 100, signal: o.signal },
-    );
-  };
-
   const { policies, bindings } = vapObjects();
   for (const body of policies) await admission.createValidatingAdmissionPolicy({ body });
   for (const body of bindings) await admission.createValidatingAdmissionPolicyBinding({ body });
   // Namespaces no scenario owns get the lab's default trust list, so a user's first pod there is
   // judged by registry rather than refused for a missing ConfigMap.
-  for (const ns of ["default", "kube-public"]) await setTrust(ns, withoutNamespaces(o.defaultPolicy));
+  for (const ns of VAP_DEFAULT_NAMESPACES) await setVapTrust(core, ns, withoutNamespaces(o.defaultPolicy), { signal: o.signal });
   let profile = o.profile;
   return {
     name: "vap",
@@ -196,8 +169,50 @@ async function startVap(o: MechanismStartOptions): Promise<StartedMechanism> {
       profile = next;
       return { elapsedMs: 0 };
     },
-    setNamespacePolicy: setTrust,
+    async setNamespacePolicy(namespace, policy) {
+      await setVapTrust(core, namespace, policy, { signal: o.signal });
+    },
   };
+}
+
+/** Where a VAP lab puts its default trust list at start (`stub set --trust` updates every namespace that has one). */
+export const VAP_DEFAULT_NAMESPACES = ["default", "kube-public"] as const;
+
+/**
+ * Writes a namespace's trust ConfigMap, then waits until a dry run shows the apiserver using it (the
+ * policies read params through an informer). Resolves to the wait's length in ms.
+ */
+export async function setVapTrust(core: CoreV1Api, namespace: string, policy: StubPolicy, o: { signal?: AbortSignal } = {}): Promise<number> {
+  const body = trustConfigMap(namespace, vapTrust(policy));
+  let before: StubPolicy | undefined;
+  try {
+    const old = await core.readNamespacedConfigMap({ namespace, name: TRUST_PARAM_NAME });
+    before = policyFromConfigMap(old.data);
+    body.metadata = { ...body.metadata, resourceVersion: old.metadata?.resourceVersion };
+    await core.replaceNamespacedConfigMap({ namespace, name: TRUST_PARAM_NAME, body });
+  } catch (err) {
+    if (!(err instanceof ApiException && err.code === 404)) throw err;
+    await core.createNamespacedConfigMap({ namespace, body });
+  }
+  const probe = probeFor(policy, before);
+  if (!probe) return 0;
+  const t0 = performance.now();
+  await waitFor(
+    `the ValidatingAdmissionPolicy using the new trust list in ${namespace}`,
+    async () => {
+      const r = await dryRunPod(core, namespace, probe.image);
+      if (probe.allowed) return r.allowed ? true : undefined;
+      return !r.allowed && probe.denialMessage.test(r.message ?? "") ? true : undefined;
+    },
+    { timeoutMs: ENFORCE_BUDGET_MS, intervalMs: 100, signal: o.signal },
+  );
+  return performance.now() - t0;
+}
+
+/** The trust list a ConfigMap written by trustConfigMap holds, as a stub policy (for choosing a probe). */
+function policyFromConfigMap(data: Record<string, string> | undefined): StubPolicy {
+  const list = (v: string | undefined) => (v ?? "").split(",").filter(Boolean);
+  return { ...withoutNamespaces(DEFAULT_POLICY), allowRegistries: list(data?.registries), allowRepositories: list(data?.repositories) };
 }
 
 function withoutNamespaces(p: StubPolicy): StubPolicy {
@@ -206,20 +221,22 @@ function withoutNamespaces(p: StubPolicy): StubPolicy {
 
 /**
  * A dry run that tells the new trust list from the one before: an image on exactly one of the two
- * lists (admitted under the new one, or refused by the VAP's validation rather than for a missing
- * ConfigMap). None when both lists decide the same for every image they name.
+ * lists (admitted under the new one, or refused by the policy's validation). With no list before,
+ * a refusal that names untrusted images: before the policies and the ConfigMap are both in force an
+ * image is admitted (no policy yet) or refused for the missing ConfigMap, never that. None when both
+ * lists decide the same for every image they name.
  */
 export function probeFor(next: StubPolicy, before: StubPolicy | undefined): { image: string; allowed: boolean; denialMessage: RegExp } | undefined {
   const untrustedMessage = /untrusted/;
+  const allowedBy = (p: StubPolicy, image: string) => evaluate(p, { containers: [{ image }] }).allowed;
+  if (!before) {
+    if (!allowedBy(next, PROBE_IMAGE)) return { image: PROBE_IMAGE, allowed: false, denialMessage: untrustedMessage };
+  }
   const candidates = [...new Set([...next.allowRegistries, ...(before?.allowRegistries ?? [])].map((r) => `${r}/imagepolicy-lab-probe:1`)).add(PROBE_IMAGE)];
   for (const repo of [...next.allowRepositories, ...(before?.allowRepositories ?? [])]) candidates.push(`${repo}:imagepolicy-lab-probe`);
-  const allowedBy = (p: StubPolicy | undefined, image: string) => (p ? evaluate(p, { containers: [{ image }] }).allowed : undefined);
   for (const image of candidates) {
-    const now = allowedBy(next, image)!;
-    const then = allowedBy(before, image);
-    // Before the first ConfigMap every image is refused for the missing parameter: only an admitted
-    // image, or a refusal that names untrusted images, shows the new list.
-    if (then === undefined || now !== then) return { image, allowed: now, denialMessage: untrustedMessage };
+    const now = allowedBy(next, image);
+    if (!before || now !== allowedBy(before, image)) return { image, allowed: now, denialMessage: untrustedMessage };
   }
   return undefined;
 }

@@ -10,8 +10,11 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunReport } from "../scenario/result.ts";
+import { comparisonRows } from "./comparison-model.ts";
+import { comparisonFixture, HOSTILE } from "./comparison-fixtures.ts";
 import { fixtureReport } from "./fixtures.ts";
 import { renderHtml } from "./html.ts";
+import { writeComparisonReports } from "./write-comparison-reports.ts";
 import { fmtDuration } from "./svg/svg-kit.ts";
 import { kindCatalogReport, kindScenario } from "./testdata/kind-catalog.ts";
 
@@ -35,6 +38,10 @@ interface Trouble {
 async function openReport(context: BrowserContext, dir: string, name: string, report: RunReport): Promise<{ page: Page; trouble: Trouble }> {
   const file = join(dir, `${name}.html`);
   writeFileSync(file, renderHtml(report));
+  return openFile(context, file);
+}
+
+async function openFile(context: BrowserContext, file: string): Promise<{ page: Page; trouble: Trouble }> {
   const url = pathToFileURL(file).href;
   const page = await context.newPage();
   const trouble: Trouble = { problems: [] };
@@ -216,6 +223,32 @@ describe.runIf(haveChromium)("HTML report in Chromium", () => {
     expect(visible.sort()).toEqual(["error", "fail"]);
     expect(await p.locator("details.pass").isVisible()).toBe(false);
     expect(t.problems).toEqual([]);
+    await p.close();
+  });
+
+  it("opens the mechanism comparison: no console error, the matrix, hover texts as received, and links to each mechanism's report", async () => {
+    const c = comparisonFixture();
+    const dir = join(pagesDir, "comparison");
+    await writeComparisonReports(dir, c);
+    const { page: p, trouble: t } = await openFile(context, join(dir, "comparison.html"));
+    expect(await p.locator("h1").textContent()).toBe("imagepolicy-lab mechanism comparison");
+    expect(await p.locator("table.comparison tbody tr").count()).toBe(comparisonRows(c).length);
+    expect(await p.locator("table.comparison thead th").allTextContents()).toEqual(["scenario", "ImagePolicyWebhook", "validating webhook", "ValidatingAdmissionPolicy"]);
+    // The refusal message reaches the hover text exactly as the apiserver sent it, markup as text.
+    const vapCell = p.locator("table.comparison tbody tr", { hasText: "untrusted-image-denied" }).locator('td[data-mechanism="vap"]');
+    expect(await vapCell.getAttribute("title")).toContain(`refused: ${HOSTILE}`);
+    expect(await p.locator("script").count()).toBe(0);
+    expect(await p.locator("svg.latency-chart g.lat-bar").count()).toBe(2 * c.runs.length);
+    expect(t.problems).toEqual([]);
+    await p.screenshot({ path: join(SHOTS, "comparison-page.png"), fullPage: true });
+    // A cell leads to the scenario in that mechanism's own report, written beside comparison.html.
+    const i = c.runs[2]!.scenarios.findIndex((s) => s.name === "untrusted-image-denied");
+    const target = pathToFileURL(join(dir, "vap", "report.html")).href;
+    await vapCell.locator("a").click();
+    await p.waitForURL(`${target}#s-${i + 1}`);
+    expect(await p.locator("h1").textContent()).toBe("imagepolicy-lab conformance report");
+    expect(await p.locator(`#s-${i + 1} summary strong`).textContent()).toBe("untrusted-image-denied");
+    expect(t.problems.filter((m) => !m.startsWith(`unexpected request: ${target}`))).toEqual([]);
     await p.close();
   });
 });

@@ -23,7 +23,7 @@ const h = escapeHtml;
 
 const VERDICT_LABEL: Record<Verdict, string> = { pass: "pass", fail: "fail", error: "error", skipped: "skipped" };
 
-function badge(v: Verdict, text = VERDICT_LABEL[v]): string {
+export function badge(v: Verdict, text = VERDICT_LABEL[v]): string {
   return `<span class="badge ${v}">${h(text)}</span>`;
 }
 
@@ -32,7 +32,8 @@ function linkOrText(text: string): string {
   return /^https?:\/\//i.test(text) ? `<a href="${h(text)}" rel="noreferrer">${h(text)}</a>` : h(text);
 }
 
-function facts(rows: [string, string | undefined][]): string {
+/** A definition list of facts; values are markup (escape text first); empty values are left out. */
+export function facts(rows: [string, string | undefined][]): string {
   const items = rows.filter((r): r is [string, string] => r[1] !== undefined && r[1] !== "");
   return `<dl class="facts">${items.map(([k, v]) => `<dt>${h(k)}</dt><dd>${v}</dd>`).join("")}</dl>`;
 }
@@ -187,7 +188,8 @@ function header(r: RunReport): string {
     .join("\n");
 }
 
-const CSS = `
+/** The report page's styles (light and dark), pictures included; the comparison page shares them. */
+export const REPORT_CSS = `
 :root{--pass:#1a7f37;--fail:#cf222e;--error:#8250df;--skipped:#9a6700;--muted:#656d76;--line:#d0d7de;--bg:#fff;--fg:#1f2328;--code:#f6f8fa;--refuse:#0969da;--refuse-bg:#ddf4ff;--admit:#bc4c00;--admit-bg:#fff1e5}
 @media (prefers-color-scheme:dark){:root{--pass:#3fb950;--fail:#f85149;--error:#bc8cff;--skipped:#d29922;--muted:#8d96a0;--line:#30363d;--bg:#0d1117;--fg:#e6edf3;--code:#161b22;--refuse:#58a6ff;--refuse-bg:#0c2d6b;--admit:#f0883e;--admit-bg:#3d1e00}}
 body{font:14px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;background:var(--bg);color:var(--fg)}
@@ -240,7 +242,7 @@ export function renderHtml(report: RunReport): string {
     `<meta name="viewport" content="width=device-width, initial-scale=1">`,
     `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`,
     `<title>${h(title)}</title>`,
-    `<style>${CSS}</style>`,
+    `<style>${REPORT_CSS}</style>`,
     `</head>`,
     `<body>`,
     header(report),

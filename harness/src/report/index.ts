@@ -5,3 +5,34 @@ export { renderJson, REPORT_SCHEMA_VERSION, type JsonReport } from "./json.ts";
 export { renderHtml, escapeHtml } from "./html.ts";
 export { writeReports, REPORT_FILES } from "./write-reports.ts";
 export { summarize, formatMs, profileLabel, totalsText, type Summary } from "./format.ts";
+export { junitSuite, junitDocument, type JUnitSuite, type JUnitSuiteOptions, type JUnitCounts } from "./junit.ts";
+export {
+  comparisonExitCode,
+  comparisonRows,
+  comparisonTotals,
+  latencyStats,
+  mechanismSummaries,
+  mechanismUsesBackend,
+  requestSteps,
+  runMechanism,
+  scenarioOrder,
+  codesText,
+  type ComparisonReport,
+  type ComparisonCell,
+  type ComparisonRow,
+  type LatencyStats,
+  type MechanismSummary,
+  type NotApplicableCell,
+  type PlayedCell,
+  renderComparisonTable,
+  type ComparisonTableOptions,
+  renderComparisonJson,
+  parseComparisonJson,
+  COMPARISON_SCHEMA_VERSION,
+  type ComparisonJson,
+  type ComparisonJsonRow,
+  renderComparisonJUnit,
+  renderComparisonHtml,
+  writeComparisonReports,
+  COMPARISON_FILES,
+} from "./comparison.ts";

@@ -17,14 +17,14 @@ function attrs(a: Record<string, string | number | undefined>): string {
     .join("");
 }
 
-interface Counts {
+export interface JUnitCounts {
   tests: number;
   failures: number;
   errors: number;
   skipped: number;
 }
 
-function count(scenarios: ScenarioResult[]): Counts {
+function count(scenarios: ScenarioResult[]): JUnitCounts {
   return {
     tests: scenarios.length,
     failures: scenarios.filter((s) => s.verdict === "fail").length,
@@ -53,9 +53,14 @@ function outcome(s: ScenarioResult): string {
   return "";
 }
 
-function testcase(s: ScenarioResult, provider: string): string {
+/**
+ * One scenario as a <testcase>. The classname is `<classPrefix>.<profileKey>`; a single run uses the
+ * provider as the prefix, a comparison `<provider>.<mechanism>`, so that dashboards keyed on
+ * classname and name keep the mechanisms' cases of one scenario apart.
+ */
+function testcase(s: ScenarioResult, classPrefix: string): string {
   const inner = [outcome(s), `<system-out>${xmlText(scenarioLog(s))}</system-out>`].filter(Boolean);
-  const open = `<testcase${attrs({ name: s.name, classname: `${provider}.${profileKey(s.profile)}`, time: seconds(s.durationMs), file: s.file })}>`;
+  const open = `<testcase${attrs({ name: s.name, classname: `${classPrefix}.${profileKey(s.profile)}`, time: seconds(s.durationMs), file: s.file })}>`;
   return `    ${open}\n${inner.map((l) => `      ${l}`).join("\n")}\n    </testcase>`;
 }
 
@@ -64,50 +69,86 @@ function properties(props: Record<string, string | number | boolean>): string {
   return `    <properties>\n${rows.join("\n")}\n    </properties>`;
 }
 
-/** Renders the run as a JUnit XML document (UTF-8). A lab error becomes one extra errored case. */
-export function renderJUnit(report: RunReport): string {
-  const suites: string[] = [];
-  const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
-  const add = (c: Counts) => {
-    total.tests += c.tests;
-    total.failures += c.failures;
-    total.errors += c.errors;
-    total.skipped += c.skipped;
-  };
-  const common = { provider: report.provider, k8sVersion: report.k8sVersion, toolVersion: report.tool.version };
-  for (const g of groupByProfile(report.scenarios)) {
-    const c = count(g.scenarios);
-    add(c);
-    const time = g.scenarios.reduce((a, s) => a + s.durationMs, 0);
-    suites.push(
-      [
-        `  <testsuite${attrs({ name: `${report.provider} ${g.key}`, ...c, time: seconds(time), timestamp: report.startedAt })}>`,
-        properties({ ...common, ...g.profile }),
-        ...g.scenarios.map((s) => testcase(s, report.provider)),
-        "  </testsuite>",
-      ].join("\n"),
-    );
+export interface JUnitSuiteOptions {
+  name: string;
+  scenarios: ScenarioResult[];
+  /** Classname prefix of every case (see testcase). */
+  classPrefix: string;
+  timestamp: string;
+  properties: Record<string, string | number | boolean>;
+  /**
+   * The lab could not run: adds an errored "lab setup" case (classname `<classPrefix>.lab`) lasting
+   * `labStartMs`, because a suite of zero tests and zero failures would look green.
+   */
+  labError?: { message: string; labStartMs: number };
+}
+
+/** A rendered <testsuite> (indented for inside <testsuites>) and its counts, for the document's totals. */
+export interface JUnitSuite {
+  xml: string;
+  counts: JUnitCounts;
+}
+
+/** One <testsuite>: its scenarios' cases, then the lab-setup case if the lab failed. Time: the cases' sum. */
+export function junitSuite(o: JUnitSuiteOptions): JUnitSuite {
+  const c = count(o.scenarios);
+  if (o.labError) {
+    c.tests++;
+    c.errors++;
   }
-  if (report.labError) {
-    // Without this case a run whose lab never came up would look green: zero tests, zero failures.
-    const c = { tests: 1, failures: 0, errors: 1, skipped: 0 };
-    add(c);
-    suites.push(
-      [
-        `  <testsuite${attrs({ name: `${report.provider} lab`, ...c, time: seconds(report.labStartMs), timestamp: report.startedAt })}>`,
-        properties(common),
-        `    <testcase${attrs({ name: "lab setup", classname: `${report.provider}.lab`, time: seconds(report.labStartMs) })}>`,
-        `      <error${attrs({ message: report.labError, type: "lab" })}>${xmlText(report.labError)}</error>`,
+  const timeMs = o.scenarios.reduce((a, s) => a + s.durationMs, 0) + (o.labError?.labStartMs ?? 0);
+  const lab = o.labError
+    ? [
+        `    <testcase${attrs({ name: "lab setup", classname: `${o.classPrefix}.lab`, time: seconds(o.labError.labStartMs) })}>`,
+        `      <error${attrs({ message: o.labError.message, type: "lab" })}>${xmlText(o.labError.message)}</error>`,
         "    </testcase>",
-        "  </testsuite>",
-      ].join("\n"),
-    );
+      ]
+    : [];
+  const xml = [
+    `  <testsuite${attrs({ name: o.name, ...c, time: seconds(timeMs), timestamp: o.timestamp })}>`,
+    properties(o.properties),
+    ...o.scenarios.map((s) => testcase(s, o.classPrefix)),
+    ...lab,
+    "  </testsuite>",
+  ].join("\n");
+  return { xml, counts: c };
+}
+
+/** The <testsuites> document around rendered suites, with their counts summed. */
+export function junitDocument(o: { name: string; durationMs: number; timestamp: string }, suites: JUnitSuite[]): string {
+  const total: JUnitCounts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
+  for (const { counts } of suites) {
+    total.tests += counts.tests;
+    total.failures += counts.failures;
+    total.errors += counts.errors;
+    total.skipped += counts.skipped;
   }
   return [
     `<?xml version="1.0" encoding="UTF-8"?>`,
-    `<testsuites${attrs({ name: report.tool.name, ...total, time: seconds(report.durationMs), timestamp: report.startedAt })}>`,
-    ...suites,
+    `<testsuites${attrs({ name: o.name, ...total, time: seconds(o.durationMs), timestamp: o.timestamp })}>`,
+    ...suites.map((s) => s.xml),
     `</testsuites>`,
     "",
   ].join("\n");
+}
+
+/** Renders the run as a JUnit XML document (UTF-8). A lab error becomes one extra errored case. */
+export function renderJUnit(report: RunReport): string {
+  const common = { provider: report.provider, k8sVersion: report.k8sVersion, toolVersion: report.tool.version };
+  const suites = groupByProfile(report.scenarios).map((g) =>
+    junitSuite({ name: `${report.provider} ${g.key}`, scenarios: g.scenarios, classPrefix: report.provider, timestamp: report.startedAt, properties: { ...common, ...g.profile } }),
+  );
+  if (report.labError) {
+    suites.push(
+      junitSuite({
+        name: `${report.provider} lab`,
+        scenarios: [],
+        classPrefix: report.provider,
+        timestamp: report.startedAt,
+        properties: common,
+        labError: { message: report.labError, labStartMs: report.labStartMs },
+      }),
+    );
+  }
+  return junitDocument({ name: report.tool.name, durationMs: report.durationMs, timestamp: report.startedAt }, suites);
 }

@@ -1,12 +1,17 @@
 // `run`: the main job. Loads and validates every scenario first (nothing starts when a file is
-// invalid), starts one lab with the first profile, plays the catalog, writes reports.
+// invalid), starts one lab per mechanism with the first profile, plays the scenarios that apply to
+// it, writes reports; `--mechanism all` plays each mechanism in turn and compares them.
 import { resolve } from "node:path";
 import { startLab } from "../../lab/lab.ts";
+import { MECHANISM_NAMES, type MechanismName } from "../../mechanism/names.ts";
 import { selectProvider } from "../../providers/select.ts";
+import type { ClusterProvider } from "../../providers/provider.ts";
+import { comparisonExitCode, renderComparisonTable, writeComparisonReports, type ComparisonReport } from "../../report/comparison.ts";
 import { liveReporter, renderSummaryTable } from "../../report/terminal.ts";
 import { writeReports } from "../../report/write-reports.ts";
-import { loadScenarios, resolveScenarioArgs } from "../../scenario/load.ts";
-import { exitCodeFor, type RunReport } from "../../scenario/result.ts";
+import { forMechanism } from "../../scenario/for-mechanism.ts";
+import { loadScenarios, resolveScenarioArgs, type LoadedScenario } from "../../scenario/load.ts";
+import { exitCodeFor, totals, type RunReport } from "../../scenario/result.ts";
 import { planByProfile, runScenarios } from "../../scenario/runner.ts";
 import { EXIT } from "../exit-codes.ts";
 import { warnAboutOrphans } from "../../lab/orphans.ts";
@@ -15,9 +20,11 @@ import { terminalLogger, terminalProgress } from "../progress.ts";
 import { VERSION } from "../../util/version.ts";
 import { versionInfo } from "../../binaries/versions.ts";
 import { ensureWritableDir } from "../../util/dirs.ts";
+import type { Logger } from "../../util/logger.ts";
 
 export interface RunFlags {
   provider: "local" | "kind" | "auto";
+  mechanism?: MechanismName | "all";
   k8sVersion?: string;
   reportDir?: string;
   stateDir?: string;
@@ -25,13 +32,20 @@ export interface RunFlags {
   skipSlow?: boolean;
 }
 
-export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g: { verbose?: boolean; quiet?: boolean }): Promise<number> {
+interface Globals {
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g: Globals): Promise<number> {
   const files = await resolveScenarioArgs(names.map((n) => (n.includes("/") || n.endsWith(".yaml") ? resolve(io.cwd, n) : n)));
   let scenarios = await loadScenarios(files);
   if (flags.tag?.length) scenarios = scenarios.filter((s) => s.doc.tags?.some((t) => flags.tag!.includes(t)));
   if (flags.skipSlow) scenarios = scenarios.filter((s) => !s.doc.slow);
-  if (!scenarios.length) {
-    io.stderr.write("no scenarios selected\n");
+  const mechanisms = flags.mechanism === "all" ? [...MECHANISM_NAMES] : [flags.mechanism ?? "imagepolicywebhook"];
+  const applicable = (m: MechanismName) => scenarios.filter((s) => forMechanism(s.doc, m));
+  if (!mechanisms.some((m) => applicable(m).length)) {
+    io.stderr.write(`no scenarios selected${scenarios.length ? ` (none of the ${scenarios.length} given applies to ${mechanisms.join(", ")})` : ""}\n`);
     return EXIT.labFailed;
   }
   // Every flag is checked before the lab starts: a report dir that cannot be written would
@@ -41,39 +55,113 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
   if (flags.stateDir !== undefined) await ensureWritableDir(resolve(io.cwd, flags.stateDir), "--state-dir");
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
-  logger.info(`provider: ${provider.name} (${why}); ${scenarios.length} scenarios`);
   const color = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
+
+  if (flags.mechanism !== "all") {
+    const mechanism = mechanisms[0]!;
+    const selected = applicable(mechanism);
+    logger.info(`provider: ${provider.name} (${why}); mechanism: ${mechanism}; ${describeSelection(selected.length, scenarios.length, mechanism)}`);
+    const report = await playMechanism(mechanism, selected, { provider, flags, io, g, logger, color, reportDir: flags.reportDir });
+    io.stdout.write(`\n${renderSummaryTable(report, { color, width: io.stdout.columns ?? 120 })}\n`);
+    if (flags.reportDir) {
+      const { files: written } = await writeReports(resolve(io.cwd, flags.reportDir), report);
+      io.stdout.write(`reports: ${written.join(", ")}\n`);
+    }
+    return exitCodeFor(report);
+  }
+
+  // The comparison: one lab per mechanism, one after the other (one mechanism per lab: admission
+  // stops at the first denial, so a second would only see what the first admitted).
+  logger.info(`provider: ${provider.name} (${why}); mechanisms: ${mechanisms.join(", ")}; ${scenarios.length} scenarios`);
+  const started = new Date();
+  const t0 = performance.now();
+  const runs: RunReport[] = [];
+  let labError: string | undefined;
+  for (const mechanism of mechanisms) {
+    const selected = applicable(mechanism);
+    if (!selected.length) continue;
+    logger.info(`── ${mechanism}: ${describeSelection(selected.length, scenarios.length, mechanism)}`);
+    try {
+      runs.push(await playMechanism(mechanism, selected, { provider, flags, io, g, logger, color }));
+    } catch (err) {
+      // One mechanism's lab failing leaves the others' evidence standing; the report says which failed.
+      labError = `${mechanism}: ${err instanceof Error ? err.message : String(err)}`;
+      logger.warn(`the ${mechanism} lab failed: ${labError}`);
+      runs.push(labFailedReport(provider, mechanism, flags, labError, performance.now()));
+    }
+  }
+  const comparison: ComparisonReport = {
+    tool: { name: "imagepolicy-lab", version: VERSION },
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationMs: performance.now() - t0,
+    provider: provider.name,
+    k8sVersion: runs.find((r) => r.k8sVersion)?.k8sVersion ?? flags.k8sVersion ?? "",
+    runs,
+    labError,
+  };
+  io.stdout.write(`\n${renderComparisonTable(comparison, { color, width: io.stdout.columns ?? 120 })}\n`);
+  if (flags.reportDir) {
+    const { files: written } = await writeComparisonReports(resolve(io.cwd, flags.reportDir), comparison);
+    io.stdout.write(`reports: ${written.join(", ")}\n`);
+  }
+  return comparisonExitCode(comparison);
+}
+
+function describeSelection(n: number, of: number, mechanism: MechanismName): string {
+  return n === of ? `${n} scenarios` : `${n} of ${of} scenarios apply to ${mechanism}`;
+}
+
+interface PlayContext {
+  provider: ClusterProvider;
+  flags: RunFlags;
+  io: CliIO;
+  g: Globals;
+  logger: Logger;
+  color: boolean;
+  /** Where a lab failure is reported (single-mechanism runs; the comparison reports it itself). */
+  reportDir?: string;
+}
+
+/** A report that says only why the lab could not run: CI still gets one errored "lab setup" case. */
+function labFailedReport(provider: ClusterProvider, mechanism: MechanismName, flags: RunFlags, labError: string, t0: number): RunReport {
+  const now = new Date().toISOString();
+  return {
+    tool: { name: "imagepolicy-lab", version: VERSION },
+    startedAt: now,
+    finishedAt: now,
+    durationMs: performance.now() - t0,
+    provider: provider.name,
+    mechanism,
+    k8sVersion: flags.k8sVersion ?? "",
+    labStartMs: 0,
+    profileSwitches: [],
+    scenarios: [],
+    totals: totals([]),
+    unavoidableWaitMs: 0,
+    labError,
+  };
+}
+
+/** Starts a lab with this mechanism, plays the scenarios, stops the lab. */
+async function playMechanism(mechanism: MechanismName, scenarios: LoadedScenario[], c: PlayContext): Promise<RunReport> {
+  const { io, flags, logger } = c;
   const first = planByProfile(scenarios)[0]!.profile;
   const t0 = performance.now();
-  // CI still gets a report when the lab fails: one errored "lab setup" case says why nothing (more) ran.
   const reportLabError = async (err: unknown) => {
-    if (!flags.reportDir) return;
-    const now = new Date().toISOString();
-    const report: RunReport = {
-      tool: { name: "imagepolicy-lab", version: VERSION },
-      startedAt: now,
-      finishedAt: now,
-      durationMs: performance.now() - t0,
-      provider: provider.name,
-      k8sVersion: flags.k8sVersion ?? "",
-      labStartMs: 0,
-      profileSwitches: [],
-      scenarios: [],
-      totals: { pass: 0, fail: 0, error: 0, skipped: 0 },
-      unavoidableWaitMs: 0,
-      labError: err instanceof Error ? err.message : String(err),
-    };
-    await writeReports(resolve(io.cwd, flags.reportDir), report);
+    if (!c.reportDir) return;
+    await writeReports(resolve(io.cwd, c.reportDir), labFailedReport(c.provider, mechanism, flags, err instanceof Error ? err.message : String(err), t0));
   };
   let lab;
   try {
     lab = await startLab({
-      provider,
+      provider: c.provider,
+      mechanism,
       stateDir: flags.stateDir ? resolve(io.cwd, flags.stateDir) : undefined,
       k8sVersion: flags.k8sVersion,
       profile: first,
       logger,
-      progress: terminalProgress(io, g.quiet),
+      progress: terminalProgress(io, c.g.quiet),
       // Said before anything starts: if this command is killed outright, the user knows where the
       // lab's files are (`down --state-dir` takes it from there).
       onStateDir: async (dir) => {
@@ -85,10 +173,9 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
     await reportLabError(err);
     throw err;
   }
-  let report: RunReport;
   try {
     const labStartMs = performance.now() - t0;
-    report = await runScenarios({ lab, scenarios, labStartMs, version: VERSION, onEvent: liveReporter(io.stdout, { color, interactive: Boolean(io.stdout.isTTY) }) });
+    return await runScenarios({ lab, scenarios, labStartMs, version: VERSION, onEvent: liveReporter(io.stdout, { color: c.color, interactive: Boolean(io.stdout.isTTY) }) });
   } catch (err) {
     // Scenario failures are results; this is the lab failing under them (e.g. an apiserver that
     // did not come back after a profile switch).
@@ -97,10 +184,4 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
   } finally {
     await lab.stop().catch((err) => logger.warn(`stopping the lab: ${(err as Error).message}`));
   }
-  io.stdout.write(`\n${renderSummaryTable(report, { color, width: io.stdout.columns ?? 120 })}\n`);
-  if (flags.reportDir) {
-    const { files: written } = await writeReports(resolve(io.cwd, flags.reportDir), report);
-    io.stdout.write(`reports: ${written.join(", ")}\n`);
-  }
-  return exitCodeFor(report);
 }

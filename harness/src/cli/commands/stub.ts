@@ -7,6 +7,10 @@ import { labTrustPolicy } from "../../lab/lab-trust.ts";
 import { StubClient } from "../../../../webhook-stub/src/stub-client.ts";
 import { readLabState, type LabState } from "../../providers/lab-state.ts";
 import { ConfigError } from "../../util/errors.ts";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import type { StubPolicy } from "../../../../webhook-stub/src/types.ts";
+import { setVapTrust, vapTrust } from "../../mechanism/mechanism.ts";
+import { TRUST_PARAM_NAME } from "../../mechanism/vap-objects.ts";
 import type { CliIO } from "../io.ts";
 
 async function clientFor(stateDir: string): Promise<{ client: StubClient; state: LabState }> {
@@ -39,7 +43,10 @@ export async function set(flags: { stateDir: string; policy?: string; trust?: st
   if (flags.fault !== undefined) parseFault(flags.fault, "--fault");
   if (flags.trust?.length) trustPolicy(flags.trust);
   const policy = flags.policy !== undefined ? await loadPolicyFile(resolve(io.cwd, flags.policy)) : undefined;
-  const { client, state } = await clientFor(resolve(io.cwd, flags.stateDir));
+  const stateDir = resolve(io.cwd, flags.stateDir);
+  const labState = await readLabState(stateDir);
+  if (labState?.mechanism === "vap") return setVapLabTrust(flags, labState, policy, io);
+  const { client, state } = await clientFor(stateDir);
   if (policy) await client.setPolicy(policy);
   if (flags.trust?.length) await client.setPolicy(labTrustPolicy(state.provider, flags.trust));
   if (flags.fault !== undefined) await client.setFault(flags.fault);
@@ -63,5 +70,27 @@ export async function journal(flags: { stateDir: string; json?: boolean; reset?:
     );
   }
   if (flags.reset) await client.resetJournal();
+  return 0;
+}
+
+/**
+ * A VAP lab has no backend to fault; its trust list lives in the cluster, one ConfigMap per namespace.
+ * `--trust` (or a policy that is only a trust list) replaces it in every namespace that has one, and
+ * returns once the apiserver enforces it there.
+ */
+async function setVapLabTrust(flags: { policy?: string; trust?: string[]; fault?: string; healthy?: boolean }, state: LabState, filePolicy: StubPolicy | undefined, io: CliIO): Promise<number> {
+  if (flags.fault !== undefined || flags.healthy) {
+    throw new ConfigError([{ file: "command line", path: flags.fault !== undefined ? "--fault" : "--healthy", message: "this lab's mechanism is vap: the apiserver decides alone, there is no backend to fault" }], "invalid stub set flags");
+  }
+  const policy = filePolicy ?? trustPolicy(flags.trust ?? []);
+  vapTrust(policy, flags.policy ?? "--trust");
+  const kc = new KubeConfig();
+  kc.loadFromFile(state.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const namespaces = (await core.listConfigMapForAllNamespaces({ fieldSelector: `metadata.name=${TRUST_PARAM_NAME}` })).items.map((c) => c.metadata!.namespace!);
+  for (const ns of namespaces) {
+    const ms = await setVapTrust(core, ns, policy);
+    io.stdout.write(`vap: ${ns} trusts registries=[${policy.allowRegistries.join(", ")}] repositories=[${policy.allowRepositories.join(", ")}]${ms ? ` (enforced after ${ms.toFixed(0)} ms)` : ""}\n`);
+  }
   return 0;
 }

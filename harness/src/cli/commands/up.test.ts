@@ -7,7 +7,7 @@ const base = { seconds: 4.24, provider: "local", k8sVersion: "1.36.1", profile: 
 describe("upSummary", () => {
   it("with the stub: its endpoints, a trusted and an untrusted try, and the stub commands", () => {
     const text = upSummary({ ...base, stub: { reviewUrl: "https://127.0.0.1:1/review", controlUrl: "https://127.0.0.1:2" }, trust: ["trusted.example"] });
-    expect(text).toContain("Lab ready in 4.2s (local, Kubernetes 1.36.1).");
+    expect(text).toContain("Lab ready in 4.2s (local, Kubernetes 1.36.1, ImagePolicyWebhook).");
     expect(text).toContain("backend:    https://127.0.0.1:1/review (stub; control https://127.0.0.1:2)");
     expect(text).toContain("kubectl run trusted --image=trusted.example/app:1.0 --dry-run=server");
     expect(text).toContain("imagepolicy-lab stub set --state-dir .lab --fault status:500");
@@ -20,5 +20,20 @@ describe("upSummary", () => {
     expect(text).toContain("backend:    https://policy.example:8443/review\n");
     expect(text).not.toContain("stub");
     expect(text).toContain("imagepolicy-lab down --state-dir .lab");
+  });
+
+  it("vap: names the policies and the ConfigMap, no backend, and the live trust command instead of faults", () => {
+    const text = upSummary({ ...base, mechanism: "vap", stub: { reviewUrl: "https://127.0.0.1:1/review", controlUrl: "https://127.0.0.1:2" }, trust: ["trusted.example"] });
+    expect(text).toContain("(local, Kubernetes 1.36.1, ValidatingAdmissionPolicy)");
+    expect(text).toContain("ConfigMap imagepolicy-lab-trust");
+    expect(text).toContain("backend:    none");
+    expect(text).toContain("imagepolicy-lab stub set --state-dir .lab --trust trusted.example");
+    expect(text).not.toContain("--fault");
+  });
+
+  it("webhook: the ValidatingWebhookConfiguration's failurePolicy and the stub's /validate URL", () => {
+    const text = upSummary({ ...base, mechanism: "webhook", profile: { ...DEFAULT_PROFILE, defaultAllow: true }, stub: { reviewUrl: "https://127.0.0.1:1/review", controlUrl: "https://127.0.0.1:2" } });
+    expect(text).toContain("failurePolicy=Ignore timeoutSeconds=10");
+    expect(text).toContain("backend:    https://127.0.0.1:1/validate (stub");
   });
 });

@@ -13,9 +13,13 @@ import { warnAboutOrphans } from "../../lab/orphans.ts";
 import type { CliIO } from "../io.ts";
 import { lintProfileFlags, profileFromFlags, type ProfileFlags } from "../options.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
+import { DEFAULT_MECHANISM, MECHANISM_TITLES, type MechanismName } from "../../mechanism/names.ts";
+import { TRUST_PARAM_NAME, VAP_POLICY_NAMES } from "../../mechanism/vap-objects.ts";
+import { admissionUrl, failurePolicyFor, WEBHOOK_CONFIG_NAME, WEBHOOK_TIMEOUT_SECONDS } from "../../mechanism/webhook-config.ts";
 
 export interface UpFlags extends ProfileFlags {
   provider: "local" | "kind" | "auto";
+  mechanism?: MechanismName;
   stateDir: string;
   k8sVersion?: string;
   backendUrl?: string;
@@ -45,6 +49,14 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     throw new ConfigError(conflicts.map((k) => ({ file: "command line", path: `--${k}`, message: "configures the stub, which is not started with --backend-url" })));
   }
   if (!flags.backendUrl && flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "only meaningful with --backend-url" }]);
+  const mechanism = flags.mechanism ?? DEFAULT_MECHANISM;
+  if (mechanism !== "imagepolicywebhook") {
+    // The webhook is the stub's own /validate endpoint and VAP has no backend; mTLS is set up for the plugin's kubeconfig only.
+    const onlyForPlugin = (["backendUrl", "mtls"] as const).filter((k) => flags[k] !== undefined && flags[k] !== false);
+    if (onlyForPlugin.length) {
+      throw new ConfigError(onlyForPlugin.map((k) => ({ file: "command line", path: k === "backendUrl" ? "--backend-url" : "--mtls", message: `applies to --mechanism imagepolicywebhook only (this lab's mechanism: ${mechanism})` })), "invalid flags for the mechanism");
+    }
+  }
   // Every flag is checked before anything starts (the stub, a provider, even a docker probe).
   if (flags.k8sVersion !== undefined) versionInfo(flags.k8sVersion);
   if (flags.backendUrl !== undefined) checkBackendUrl(flags.backendUrl);
@@ -59,6 +71,7 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
   const t0 = performance.now();
   const lab = await startLab({
     provider,
+    mechanism,
     stateDir,
     k8sVersion: flags.k8sVersion,
     profile,
@@ -77,6 +90,7 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     upSummary({
       seconds: (performance.now() - t0) / 1000,
       provider: provider.name,
+      mechanism,
       k8sVersion: lab.k8sVersion,
       profile: lab.profile,
       stub: lab.backend ? { reviewUrl: lab.backend.endpoint.url, controlUrl: lab.backend.controlUrl } : undefined,
@@ -117,6 +131,7 @@ async function readBackendCa(file: string): Promise<string> {
 export function upSummary(u: {
   seconds: number;
   provider: string;
+  mechanism?: MechanismName;
   k8sVersion: string;
   profile: AdmissionProfile;
   /** The stub's endpoints; undefined when --backend-url replaced the stub. */
@@ -129,10 +144,20 @@ export function upSummary(u: {
 }): string {
   const p = u.profile;
   const trusted = u.trust?.length ? `${u.trust[0]}/app:1.0` : "registry.k8s.io/pause:3.10";
+  const mechanism = u.mechanism ?? DEFAULT_MECHANISM;
+  const how: Record<MechanismName, string> = {
+    imagepolicywebhook: `defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}`,
+    webhook: `ValidatingWebhookConfiguration ${WEBHOOK_CONFIG_NAME}, failurePolicy=${failurePolicyFor(p)} timeoutSeconds=${WEBHOOK_TIMEOUT_SECONDS}`,
+    vap: `ValidatingAdmissionPolicy ${VAP_POLICY_NAMES.join(", ")}; trust list per namespace in ConfigMap ${TRUST_PARAM_NAME}`,
+  };
   return [
-    `Lab ready in ${u.seconds.toFixed(1)}s (${u.provider}, Kubernetes ${u.k8sVersion}).`,
-    `  profile:    defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}`,
-    u.stub ? `  backend:    ${u.stub.reviewUrl} (stub; control ${u.stub.controlUrl})` : `  backend:    ${u.backendUrl}`,
+    `Lab ready in ${u.seconds.toFixed(1)}s (${u.provider}, Kubernetes ${u.k8sVersion}, ${MECHANISM_TITLES[mechanism]}).`,
+    `  ${mechanism === "imagepolicywebhook" ? "profile:   " : "admission: "} ${how[mechanism]}`,
+    mechanism === "vap"
+      ? "  backend:    none (the apiserver decides alone)"
+      : u.stub
+        ? `  backend:    ${mechanism === "webhook" ? admissionUrl(u.stub.reviewUrl) : u.stub.reviewUrl} (stub; control ${u.stub.controlUrl})`
+        : `  backend:    ${u.backendUrl}`,
     `  kubeconfig: ${u.kubeconfigPath}`,
     "",
     "Try:",
@@ -142,7 +167,8 @@ export function upSummary(u: {
       ? [`  kubectl run trusted --image=${trusted} --dry-run=server`, `  kubectl run untrusted --image=nginx --dry-run=server        # refused by the stub's policy`]
       : [`  kubectl run test --image=${trusted} --dry-run=server       # asks your backend`]),
     // `stub set` and `stub journal` need the stub; with --backend-url there is none.
-    ...(u.stub ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --fault status:500`, `  imagepolicy-lab stub journal --state-dir ${u.stateDirArg}`] : []),
+    ...(u.stub && mechanism !== "vap" ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --fault status:500`, `  imagepolicy-lab stub journal --state-dir ${u.stateDirArg}`] : []),
+    ...(mechanism === "vap" ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --trust ${u.trust?.[0] ?? "registry.k8s.io"}   # the allowlist, live`] : []),
     `  imagepolicy-lab down --state-dir ${u.stateDirArg}`,
     "",
   ].join("\n");
