@@ -3,6 +3,7 @@
 // missing is skipped with the reason; each runs as its own process so one failure does not stop
 // the others. Extra arguments go to local-bench (e.g. `npm run bench -- --runs 3 --no-catalog`).
 //   local-bench → bench/results/local.md   stub-bench → bench/results/stub.md
+//   mechanism-bench → bench/results/mechanisms.md (per-create latency and the comparison run)
 //   stub-soak   → bench/results/stub-soak.md (hostile input at full size, issue 10)
 //   kind-bench  → stdout only (bench/results/kind.md also holds hand measurements; run
 //                 `npx tsx bench/kind-bench.ts --write` to replace it)
@@ -39,6 +40,13 @@ const BENCHES: Bench[] = [
         return `no Kubernetes ${DEFAULT_K8S_VERSION} binaries in the cache or environment (run \`imagepolicy-lab binaries\` first): ${(err as Error).message.split("\n")[0]}`;
       }
     },
+  },
+  {
+    name: "admission mechanisms",
+    file: "bench/mechanism-bench.ts",
+    args: [],
+    // The same prerequisite as the local provider's benchmark: cached binaries, no build.
+    missing: () => BENCHES[0]!.missing(),
   },
   { name: "webhook stub", file: "bench/stub-bench.ts", args: [], missing: async () => undefined },
   {

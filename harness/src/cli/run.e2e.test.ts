@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "./main.ts";
+import { comparisonRows, parseComparisonJson } from "../report/comparison.ts";
+import { scenarioMechanisms } from "../scenario/for-mechanism.ts";
+import { loadScenarios, resolveScenarioArgs } from "../scenario/load.ts";
 import type { CliIO } from "./io.ts";
 
 function captureIO(cwd: string): CliIO & { out: () => string; err: () => string } {
@@ -81,4 +84,37 @@ describe("imagepolicy-lab run", () => {
     expect(junit).toContain("denied (403)");
     expect(await readFile(join(dir, "reports", "report.html"), "utf8")).toContain("deliberately-wrong");
   });
+
+  it("--mechanism all: the shared scenarios under each mechanism, compared in every report format", async () => {
+    const shared = (await loadScenarios(await resolveScenarioArgs([]))).filter((x) => scenarioMechanisms(x.doc).length > 1 && !x.doc.slow).map((x) => x.doc.name);
+    expect(shared.length).toBeGreaterThanOrEqual(15);
+    const io = captureIO(dir);
+    const code = await run(["run", "--provider", "local", "--mechanism", "all", "--report-dir", "compare", ...shared], io);
+    expect(code, `${io.out()}\n${io.err()}`).toBe(0);
+    expect(io.out()).toMatch(/scenario\s+ImagePolicyWebhook\s+validating webhook\s+ValidatingAdmissionPolicy/);
+
+    const doc = parseComparisonJson(await readFile(join(dir, "compare", "comparison.json"), "utf8"));
+    expect(doc.runs.map((r) => r.mechanism)).toEqual(["imagepolicywebhook", "webhook", "vap"]);
+    const rows = comparisonRows(doc);
+    expect(rows.filter((r) => r.shared).length).toBeGreaterThanOrEqual(15);
+    const cells = (name: string) => Object.fromEntries(rows.find((r) => r.name === name)!.cells.map((c) => [c.mechanism, c]));
+    // Measured, not assumed: where a Deployment with an untrusted image is refused differs by mechanism.
+    const deploy = cells("deployment-pods-refused");
+    expect(deploy.imagepolicywebhook).toMatchObject({ applicable: true, verdict: "pass", codes: [201, 201] });
+    expect(deploy.webhook).toMatchObject({ applicable: true, verdict: "pass", codes: [403, 403] });
+    expect(deploy.vap).toMatchObject({ applicable: true, verdict: "pass", codes: [403, 403] });
+    expect(deploy.vap).not.toHaveProperty("backendCalls");
+    // A failing backend: 403 after 5 calls for the plugin, 500 after 1 for a webhook, nothing to fail for VAP.
+    const failing = cells("fail-closed-http-500");
+    expect(failing.imagepolicywebhook).toMatchObject({ codes: [403], backendCalls: 5 });
+    expect(failing.webhook).toMatchObject({ codes: [500], backendCalls: 1 });
+    expect(failing.vap).toMatchObject({ applicable: false });
+
+    const junit = await readFile(join(dir, "compare", "junit.xml"), "utf8");
+    expect([...junit.matchAll(/<testsuite [^>]*name="([^"]+)"/g)].map((m) => m[1])).toEqual(expect.arrayContaining(["imagepolicywebhook", "webhook", "vap"]));
+    expect(await readFile(join(dir, "compare", "comparison.html"), "utf8")).toContain("deployment-pods-refused");
+    for (const m of ["imagepolicywebhook", "webhook", "vap"]) {
+      expect(JSON.parse(await readFile(join(dir, "compare", m, "report.json"), "utf8")).mechanism).toBe(m);
+    }
+  }, 600_000);
 });

@@ -153,7 +153,7 @@ export class LocalProvider implements ClusterProvider {
         });
       let apiserver = await startApiserver();
 
-      const kcm = await task(o.progress, "start kube-controller-manager", async () => {
+      const startKcm = () => task(o.progress, "start kube-controller-manager", async () => {
         const p = await startComponent("kube-controller-manager", binaries.kubeControllerManager, controllerManagerFlags(pki, layout, ports));
         // Pods need the `default` ServiceAccount. The controller-manager creates it in every namespace,
         // but only seconds after it starts; creating the user namespaces' ones ourselves (as envtest
@@ -164,6 +164,7 @@ export class LocalProvider implements ClusterProvider {
         await waitReady(`kube-controller-manager on 127.0.0.1:${ports.controllerManager}`, p, budget, o.signal, () => tcpOpen(ports.controllerManager));
         return p;
       });
+      let kcm = await startKcm();
 
       await recordProcesses([etcd, apiserver, kcm]);
       await task(o.progress, `ready for pods in default, kube-system, kube-public`, (t) =>
@@ -185,12 +186,17 @@ export class LocalProvider implements ClusterProvider {
           // The lab's apiserver holds no state of its own (etcd does); a graceful shutdown would only
           // wait for the controller-manager's watches to drain, and never ends within a short grace
           // anyway (SIGTERM with 200 ms grace always ended in SIGKILL, 230 ms per switch).
+          // The controller-manager restarts with it: client-go's reflectors would come back only after
+          // a backoff that grows with every restart within 2 minutes (0.8 s doubling up to 30 s, with
+          // jitter), so a Deployment created after the third switch saw its pods only a minute later;
+          // a new process lists at once, and starts in about 0.2 s.
+          await kcm.stop(1_000);
+          started.splice(started.indexOf(kcm), 1);
           await apiserver.stop(0);
           started.splice(started.indexOf(apiserver), 1);
           apiserver = await startApiserver(RESTART_READYZ);
-          // Keep the controller-manager last so teardown order stays kcm, apiserver, etcd.
-          started.splice(started.indexOf(kcm), 1);
-          started.push(kcm);
+          // Started last, so teardown order stays kcm, apiserver, etcd.
+          kcm = await startKcm();
           profile = next;
           state.profile = next;
           await recordProcesses([etcd, apiserver, kcm]);
