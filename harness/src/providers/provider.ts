@@ -60,7 +60,7 @@ export interface StartedCluster extends AsyncDisposable {
   /** Admin kubeconfig file (written by the provider). */
   readonly kubeconfigPath: string;
   readonly profile: AdmissionProfile;
-  /** Rewrites the admission files and restarts only the apiserver. */
+  /** Rewrites the admission files and restarts the apiserver (and what must follow it: the local controller-manager). */
   applyProfile(profile: AdmissionProfile): Promise<ProfileSwitch>;
   /** What the cluster can show beyond admission answers; scenarios that need more are skipped with a reason. */
   readonly capabilities?: { auditLog?: boolean; controllers?: boolean };
