@@ -17,7 +17,7 @@ import {
   type MechanismSummary,
 } from "./comparison-model.ts";
 import { formatMs, totalsText } from "./format.ts";
-import { badge, escapeHtml, facts, REPORT_CSS } from "./html.ts";
+import { badge, escapeHtml, facts, htmlPage, REPORT_CSS } from "./html.ts";
 import { LATENCY_CHART_CSS, latencyChartSvg } from "./svg/latency-chart.ts";
 import { scenarioAnchor } from "./svg/pictures.ts";
 import { fmtDuration } from "./svg/svg-kit.ts";
@@ -173,17 +173,7 @@ export function renderComparisonHtml(c: ComparisonReport): string {
   const summaries = mechanismSummaries(c);
   const chart = latencyChartSvg(summaries.map((s) => ({ key: s.mechanism, label: MECHANISM_TITLES[s.mechanism], stats: s.latencyMs.all })));
   const title = `imagepolicy-lab comparison: ${totalsText(comparisonTotals(c))}${c.labError !== undefined ? " (lab error)" : ""} — ${c.provider} ${c.k8sVersion}`;
-  return [
-    `<!doctype html>`,
-    `<html lang="en">`,
-    `<head>`,
-    `<meta charset="utf-8">`,
-    `<meta name="viewport" content="width=device-width, initial-scale=1">`,
-    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`,
-    `<title>${h(title)}</title>`,
-    `<style>${REPORT_CSS}${COMPARISON_CSS}</style>`,
-    `</head>`,
-    `<body>`,
+  return htmlPage(title, REPORT_CSS + COMPARISON_CSS, [
     header(c),
     `<nav class="toc"><a href="#matrix">scenarios × mechanisms</a> · <a href="#mechanisms">per mechanism</a>${chart ? ` · <a href="#latency">latency</a>` : ""}</nav>`,
     `<h2 id="matrix">Scenarios × mechanisms</h2>`,
@@ -194,8 +184,5 @@ export function renderComparisonHtml(c: ComparisonReport): string {
     chart
       ? `<figure id="latency"><figcaption><h3>Request latency, median and p99</h3>Over every request step of each mechanism's run; logarithmic scale.</figcaption><div class="pic-scroll">${chart}</div></figure>`
       : `<p class="muted" id="latency">Request latency ${NOT_OBSERVED} (the reports carry no response times).</p>`,
-    `</body>`,
-    `</html>`,
-    "",
-  ].join("\n");
+  ]);
 }

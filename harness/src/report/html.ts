@@ -80,7 +80,8 @@ function stepSection(st: StepResult): string {
       ["error", st.error ? `<pre>${h(st.error)}</pre>` : undefined],
     ]),
     checksTable(st.checks),
-    journalTable(st.journal),
+    // With notes the journal was not observed (the user's backend): say what was left out instead.
+    st.notes?.length ? `<ul class="notes muted">${st.notes.map((n) => `<li>not checked: ${h(n)}</li>`).join("")}</ul>` : journalTable(st.journal),
     `</section>`,
   ].join("\n");
 }
@@ -173,6 +174,7 @@ function header(r: RunReport): string {
     r.labError ? `<div class="lab-error"><strong>The lab could not run:</strong><pre>${h(r.labError)}</pre></div>` : "",
     facts([
       ["provider", h(r.provider)],
+      ["backend", r.externalBackend ? h(`yours, ${r.externalBackend.url}; expected to trust ${r.externalBackend.trust.join(", ")}`) : undefined],
       ["Kubernetes", h(r.k8sVersion)],
       ["tool", h(`${r.tool.name} ${r.tool.version}`)],
       ["started", h(r.startedAt)],
@@ -234,6 +236,19 @@ ${PICTURE_CSS}`;
 export function renderHtml(report: RunReport): string {
   const pictures = picturesSection(report);
   const title = `imagepolicy-lab: ${totalsText(report.totals)}${report.labError ? " (lab error)" : ""} — ${report.provider} ${report.k8sVersion}`;
+  return htmlPage(title, REPORT_CSS, [
+    header(report),
+    `<nav class="toc"><a href="#scenarios">scenarios</a>${pictures ? ` · <a href="#pictures">pictures</a>` : ""} · <a href="#details">details</a></nav>`,
+    `<h2 id="scenarios">Scenarios</h2>`,
+    report.scenarios.length ? `${filterBar(report.totals)}${summaryTable(report.scenarios)}` : `<p class="muted">No scenarios ran.</p>`,
+    pictures,
+    `<h2 id="details">Details</h2>`,
+    ...report.scenarios.map(scenarioDetails),
+  ]);
+}
+
+/** A self-contained page: inline CSS, no scripts, nothing loaded from elsewhere (the CSP says so). */
+export function htmlPage(title: string, css: string, body: string[]): string {
   return [
     `<!doctype html>`,
     `<html lang="en">`,
@@ -242,16 +257,10 @@ export function renderHtml(report: RunReport): string {
     `<meta name="viewport" content="width=device-width, initial-scale=1">`,
     `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`,
     `<title>${h(title)}</title>`,
-    `<style>${REPORT_CSS}</style>`,
+    `<style>${css}</style>`,
     `</head>`,
     `<body>`,
-    header(report),
-    `<nav class="toc"><a href="#scenarios">scenarios</a>${pictures ? ` · <a href="#pictures">pictures</a>` : ""} · <a href="#details">details</a></nav>`,
-    `<h2 id="scenarios">Scenarios</h2>`,
-    report.scenarios.length ? `${filterBar(report.totals)}${summaryTable(report.scenarios)}` : `<p class="muted">No scenarios ran.</p>`,
-    pictures,
-    `<h2 id="details">Details</h2>`,
-    ...report.scenarios.map(scenarioDetails),
+    ...body,
     `</body>`,
     `</html>`,
     "",

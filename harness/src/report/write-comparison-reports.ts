@@ -1,7 +1,6 @@
 // Writes the report directory of a comparison: the comparison's own files at the top, and each
 // mechanism's full reports (writeReports) in a subdirectory named after the mechanism, which the
 // comparison page links to.
-import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LabError } from "../util/errors.ts";
 import type { ComparisonReport } from "./comparison.ts";
@@ -9,7 +8,7 @@ import { renderComparisonHtml } from "./comparison-html.ts";
 import { renderComparisonJson } from "./comparison-json.ts";
 import { renderComparisonJUnit } from "./comparison-junit.ts";
 import { runMechanism } from "./comparison-model.ts";
-import { writeReports } from "./write-reports.ts";
+import { writeReportFiles, writeReports } from "./write-reports.ts";
 
 /** File names at the top of a comparison's report directory; CI configs refer to them. */
 export const COMPARISON_FILES = { json: "comparison.json", html: "comparison.html", junit: "junit.xml" } as const;
@@ -25,22 +24,11 @@ export async function writeComparisonReports(dir: string, c: ComparisonReport): 
   const mechanisms = c.runs.map(runMechanism);
   const twice = mechanisms.find((m, i) => mechanisms.indexOf(m) !== i);
   if (twice) throw new LabError(`failed to write comparison reports: two runs of the ${twice} mechanism would share ${join(dir, twice)}`);
-  await mkdir(dir, { recursive: true });
-  const outputs: [string, string][] = [
+  const { files } = await writeReportFiles(dir, [
     [COMPARISON_FILES.json, renderComparisonJson(c)],
     [COMPARISON_FILES.html, renderComparisonHtml(c)],
     [COMPARISON_FILES.junit, renderComparisonJUnit(c)],
-  ];
-  const files: string[] = [];
-  for (const [name, text] of outputs) {
-    const path = join(dir, name);
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, text, { encoding: "utf8", mode: 0o644 });
-    // writeFile's mode is filtered by the umask; reports are meant to be world-readable.
-    await chmod(tmp, 0o644);
-    await rename(tmp, path);
-    files.push(path);
-  }
+  ]);
   for (const [i, r] of c.runs.entries()) files.push(...(await writeReports(join(dir, mechanisms[i]!), r)).files);
   return { files };
 }

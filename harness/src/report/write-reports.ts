@@ -15,12 +15,19 @@ export const REPORT_FILES = { junit: "junit.xml", json: "report.json", html: "re
  * directory never sees a half-written report. Returns the paths written, in that order.
  */
 export async function writeReports(dir: string, report: RunReport): Promise<{ files: string[] }> {
-  await mkdir(dir, { recursive: true });
-  const outputs: [string, string][] = [
+  return writeReportFiles(dir, [
     [REPORT_FILES.junit, renderJUnit(report)],
     [REPORT_FILES.json, renderJson(report)],
     [REPORT_FILES.html, renderHtml(report)],
-  ];
+  ]);
+}
+
+/**
+ * Writes rendered reports (file name, text) into `dir` (created if missing), each 0644 and whole:
+ * written under a temporary name, then renamed. Returns the paths written, in that order.
+ */
+export async function writeReportFiles(dir: string, outputs: [name: string, text: string][]): Promise<{ files: string[] }> {
+  await mkdir(dir, { recursive: true });
   const files: string[] = [];
   for (const [name, text] of outputs) {
     const path = join(dir, name);
