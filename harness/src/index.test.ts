@@ -26,6 +26,13 @@ const EXPECTED: Record<string, "function" | "class" | "object" | "string"> = {
   liveReporter: "function",
   renderSummaryTable: "function",
   REPORT_FILES: "object",
+  // probe
+  runProbe: "function",
+  loadProbeTarget: "function",
+  planProbe: "function",
+  classifyAnswer: "function",
+  writeProbeReports: "function",
+  PROBE_REPORT_FILES: "object",
   // binaries
   resolveBinaries: "function",
   ensureBinaries: "function",

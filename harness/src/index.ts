@@ -45,6 +45,9 @@ export { exitCodeFor, type CheckResult, type RunReport, type ScenarioResult, typ
 // Reports rendered from a RunReport.
 export * from "./report/index.ts";
 
+// Probe an existing cluster against a trust list with server-side dry runs (`probe`).
+export * from "./probe/index.ts";
+
 // Kubernetes binaries for the local provider.
 export {
   BINARIES_ENV,

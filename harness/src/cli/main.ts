@@ -70,10 +70,10 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
 
   const lint = program
     .command("lint [file]")
-    .description("check an admission profile (flags, a profile file, or an AdmissionConfiguration) against the apiserver's limits")
+    .description("check an admission profile (flags, a profile file, or an AdmissionConfiguration) against the apiserver's limits, or a Rego policy (file.rego or a directory) with opa check --strict and the lab's checks for classic mistakes")
     .option("--no-file-checks", "do not check that the files the configuration names exist here (for a file meant for another machine, e.g. a kind node)");
   for (const o of profileOptions()) lint.addOption(o);
-  lint.action(action(async (file, opts) => (await import("./commands/lint.ts")).lint(file, opts, io)));
+  lint.action(action(async (file, opts) => (await import("./commands/lint.ts")).lint(file, opts, io, globals())));
 
   program
     .command("run [scenarios...]")
@@ -85,7 +85,22 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .option("--state-dir <dir>", "keep the lab's files here instead of a temp dir")
     .option("--tag <tag>", "only scenarios with this tag (repeatable)", collect)
     .option("--skip-slow", "skip scenarios marked slow (e.g. the 30 s hung backend)")
+    .option("--backend-url <url>", "test your own backend instead of the stub (ImageReview, or AdmissionReview with --mechanism webhook)")
+    .option("--backend-ca <file>", "CA file that signed --backend-url's certificate")
+    .option("--trust <registry>", "with --backend-url: a registry or repository your backend trusts, the expectation (repeatable; the first stands for the catalog's trusted.example)", collect)
     .action(action(async (names, opts) => (await import("./commands/run.ts")).runCommand(names, opts, io, globals())));
+
+  program
+    .command("probe")
+    .description("check an existing cluster against a trust list with server-side dry runs (creates nothing)")
+    .option("--kubeconfig <file>", "the cluster's kubeconfig (default: KUBECONFIG, then ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context (default: its current-context)")
+    .option("--namespace <ns>", "namespace to probe (default: the context's, else default)")
+    .option("--trust <registry>", "a registry or repository the cluster should trust (repeatable)", collect)
+    .option("--image-trusted <image>", "an image the cluster should admit (repeatable)", collect)
+    .option("--pod <name>", "an existing pod: also probe ephemeral containers (kubectl debug)")
+    .option("--report-dir <dir>", "write probe-junit.xml, probe.json and probe.html here")
+    .action(action(async (opts) => (await import("./commands/probe.ts")).probe(opts, io, globals())));
 
   const scenarios = program.command("scenarios").description("list or check scenario files");
   scenarios
@@ -164,6 +179,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .command("binaries")
     .description("find or build kube-apiserver, kube-controller-manager and etcd (cached)")
     .option("--k8s-version <version>", "Kubernetes release")
+    .option("--opa", "also find or build opa (for --mechanism opa and `lint my.rego`)")
     .action(action(async (opts) => (await import("./commands/binaries.ts")).binaries(opts, io, globals())));
 
   processCleanup.installSignalHandlers((sig) => io.stderr.write(`\n${sig}: stopping everything this command started…\n`));

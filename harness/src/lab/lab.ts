@@ -40,7 +40,10 @@ export interface LabOptions {
   fault?: FaultSpec;
   /** Require mTLS between apiserver and stub. */
   mtls?: boolean;
-  /** Use an external backend instead of the stub (no stub is started). */
+  /**
+   * Use an external backend instead of the stub (no stub is started): the ImagePolicyWebhook's
+   * ImageReview URL, or the webhook mechanism's AdmissionReview URL (used as given). Not for vap.
+   */
   externalBackend?: BackendEndpoint;
   /** Leave everything running after this process exits (`up`). */
   detached?: boolean;
@@ -81,6 +84,9 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
   const mechanismName = o.mechanism ?? DEFAULT_MECHANISM;
   // Checked before anything is created, so a refusal leaves nothing behind.
   versionInfo(k8sVersion);
+  if (o.externalBackend && mechanismName === "vap") {
+    throw new ConfigError([{ file: "externalBackend", path: "", message: "the vap mechanism has no backend: the apiserver decides alone" }], "invalid lab options");
+  }
   const preflight = await o.provider.preflight();
   if (!preflight.usable) throw new ProviderUnavailableError(o.provider.name, preflight.reasons);
   const ownsStateDir = !o.stateDir;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_POLICY, trustPolicy } from "../../../webhook-stub/src/policy.ts";
 import { ConfigError } from "../util/errors.ts";
 import { probeFor, vapTrust } from "./mechanism.ts";
-import { admissionUrl, failurePolicyFor, webhookConfiguration, WEBHOOK_NAME } from "./webhook-config.ts";
+import { admissionUrl, CANARY_WEBHOOK_NAME, CANARY_WEBHOOK_URL, failurePolicyFor, webhookConfiguration, WEBHOOK_NAME } from "./webhook-config.ts";
 import { DEFAULT_PROFILE } from "../profile/profile.ts";
 
 describe("probeFor: the dry run that shows the apiserver using a new trust list", () => {
@@ -51,5 +51,15 @@ describe("the webhook configuration", () => {
     expect(hook).toMatchObject({ name: WEBHOOK_NAME, sideEffects: "None", failurePolicy: "Fail", timeoutSeconds: 10, clientConfig: { url, caBundle: Buffer.from("PEM").toString("base64") } });
     expect(hook.rules!.flatMap((r) => r.resources)).toEqual(expect.arrayContaining(["pods", "pods/ephemeralcontainers", "deployments", "jobs", "cronjobs", "statefulsets", "daemonsets", "replicasets"]));
     expect(hook.namespaceSelector!.matchExpressions![0]).toMatchObject({ operator: "NotIn", values: ["kube-system"] });
+  });
+
+  it("with the user's backend: its URL as given, and a canary webhook that fails in one namespace only, which the main webhook leaves out", () => {
+    const vwc = webhookConfiguration({ url: "https://policy.example:9443/admit", caPem: "PEM", profile: { ...DEFAULT_PROFILE, defaultAllow: true }, canary: { namespace: "canary-ns" } });
+    const [main, canary] = vwc.webhooks!;
+    expect(main).toMatchObject({ name: WEBHOOK_NAME, failurePolicy: "Ignore", clientConfig: { url: "https://policy.example:9443/admit" } });
+    expect(main!.namespaceSelector!.matchExpressions![0]).toMatchObject({ operator: "NotIn", values: ["kube-system", "canary-ns"] });
+    expect(canary).toMatchObject({ name: CANARY_WEBHOOK_NAME, failurePolicy: "Ignore", sideEffects: "None", clientConfig: { url: CANARY_WEBHOOK_URL } });
+    expect(canary!.namespaceSelector).toEqual({ matchLabels: { "kubernetes.io/metadata.name": "canary-ns" } });
+    expect(canary!.rules).toEqual([{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"], scope: "Namespaced" }]);
   });
 });

@@ -11,7 +11,7 @@ import { ConfigError } from "../util/errors.ts";
 import { waitFor } from "../util/wait.ts";
 import type { MechanismName } from "./names.ts";
 import { TRUST_PARAM_NAME, trustConfigMap, vapObjects } from "./vap-objects.ts";
-import { admissionUrl, failurePolicyFor, MANAGED_LABELS, webhookConfiguration, WEBHOOK_CONFIG_NAME } from "./webhook-config.ts";
+import { admissionUrl, CANARY_WEBHOOK_NAME, failurePolicyFor, MANAGED_LABELS, webhookConfiguration, WEBHOOK_CONFIG_NAME } from "./webhook-config.ts";
 
 export interface StartedMechanism {
   readonly name: MechanismName;
@@ -78,36 +78,71 @@ async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
   } catch (err) {
     if (!(err instanceof ApiException && err.code === 409)) throw err;
   }
+  // A pod needs the namespace's `default` ServiceAccount, which the controller-manager creates only
+  // seconds later (measured: 3.3 s on the local provider); until then every dry run is a 403 that
+  // says nothing about admission. 409: the controller-manager was first.
+  try {
+    await core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: "default" } } });
+  } catch (err) {
+    if (!(err instanceof ApiException && err.code === 409)) throw err;
+  }
 }
 
 async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism> {
   const stub = o.stub;
-  if (!stub) throw new ConfigError([{ file: "--mechanism", path: "", message: "the webhook mechanism is served by the lab's stub; it cannot use an external --backend-url" }], "invalid mechanism");
   if (o.backend.client) throw new ConfigError([{ file: "--mtls", path: "", message: "mTLS from the apiserver to the backend is set up for ImagePolicyWebhook only" }], "invalid mechanism");
   const admission = o.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const core = o.kubeConfig.makeApiClient(CoreV1Api);
-  const url = admissionUrl(o.backend.url);
-  // The canary namespace's reviews always fail (HTTP 500): the answer then shows the failurePolicy in
-  // force (500 for Fail, admitted for Ignore), and the journal that the webhook was called at all.
+  // The stub serves AdmissionReview at its own path; the user's server is used at the URL as given.
+  const url = stub ? admissionUrl(o.backend.url) : o.backend.url;
+  const canary = stub ? undefined : { namespace: CANARY_NAMESPACE };
+  const configuration = (p: AdmissionProfile) => webhookConfiguration({ url, caPem: o.backend.caPem, profile: p, canary });
   await ensureNamespace(core, CANARY_NAMESPACE);
-  await stub.setScope(CANARY_NAMESPACE, { fault: "status:500" });
+  // With the stub, the canary namespace's reviews always fail (HTTP 500): the answer then shows the
+  // failurePolicy in force (500 for Fail, admitted for Ignore), and the journal that the webhook was
+  // called at all. With the user's backend the canary webhook fails instead (webhookConfiguration).
+  if (stub) await stub.setScope(CANARY_NAMESPACE, { fault: "status:500" });
+  /** Whether the canary dry run shows `want` in force; with the user's backend, Ignore needs `failedBefore` (see below). */
+  const shows = async (want: "Fail" | "Ignore"): Promise<boolean> => {
+    if (stub) {
+      const { lastSeq } = await stub.journal({ since: Number.MAX_SAFE_INTEGER });
+      const r = await dryRunPod(core, CANARY_NAMESPACE, PROBE_IMAGE);
+      const called = (await stub.journal({ since: lastSeq })).entries.some((e) => e.namespace === CANARY_NAMESPACE);
+      return called && (want === "Fail" ? r.code === 500 : r.allowed);
+    }
+    const r = await dryRunPod(core, CANARY_NAMESPACE, PROBE_IMAGE);
+    const canaryFailed = r.code === 500 && (r.message ?? "").includes(`failed calling webhook "${CANARY_WEBHOOK_NAME}"`);
+    return want === "Fail" ? canaryFailed : r.allowed;
+  };
   let profile = o.profile;
   const enforced = async (p: AdmissionProfile): Promise<void> => {
     const want = failurePolicyFor(p);
-    await waitFor(
-      `the apiserver calling webhook ${WEBHOOK_CONFIG_NAME} with failurePolicy ${want}`,
-      async () => {
-        const { lastSeq } = await stub.journal({ since: Number.MAX_SAFE_INTEGER });
-        const r = await dryRunPod(core, CANARY_NAMESPACE, PROBE_IMAGE);
-        const called = (await stub.journal({ since: lastSeq })).entries.some((e) => e.namespace === CANARY_NAMESPACE);
-        const asWanted = want === "Fail" ? r.code === 500 : r.allowed;
-        return called && asWanted ? true : undefined;
-      },
-      { timeoutMs: ENFORCE_BUDGET_MS, intervalMs: 100, signal: o.signal },
-    );
+    await waitFor(`the apiserver calling webhook ${WEBHOOK_CONFIG_NAME} with failurePolicy ${want}`, async () => ((await shows(want)) ? true : undefined), {
+      timeoutMs: ENFORCE_BUDGET_MS,
+      intervalMs: 100,
+      signal: o.signal,
+    });
   };
-  await admission.createValidatingWebhookConfiguration({ body: webhookConfiguration({ url, caPem: o.backend.caPem, profile }) });
-  await enforced(profile);
+  const replace = async (p: AdmissionProfile): Promise<void> => {
+    // A replace must carry the object's resourceVersion (the apiserver refuses it with 422 otherwise).
+    const { metadata } = await admission.readValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME });
+    const body = configuration(p);
+    body.metadata = { ...body.metadata, resourceVersion: metadata?.resourceVersion };
+    await admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME, body });
+  };
+  if (stub || failurePolicyFor(profile) === "Fail") {
+    await admission.createValidatingWebhookConfiguration({ body: configuration(profile) });
+    await enforced(profile);
+  } else {
+    // With the user's backend and Ignore, "admitted" would also be what a cluster without the
+    // configuration answers: start with Fail (a refusal only the canary gives), then switch, so the
+    // admission seen afterwards can only come from the canary failing open.
+    const fail = { ...profile, defaultAllow: false };
+    await admission.createValidatingWebhookConfiguration({ body: configuration(fail) });
+    await enforced(fail);
+    await replace(profile);
+    await enforced(profile);
+  }
   return {
     name: "webhook",
     usesBackend: true,
@@ -120,11 +155,8 @@ async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism>
         return { elapsedMs: 0 };
       }
       const t0 = performance.now();
-      // A replace must carry the object's resourceVersion (the apiserver refuses it with 422 otherwise).
-      const { metadata } = await admission.readValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME });
-      const body = webhookConfiguration({ url, caPem: o.backend.caPem, profile: next });
-      body.metadata = { ...body.metadata, resourceVersion: metadata?.resourceVersion };
-      await admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME, body });
+      // From one failurePolicy to the other, the canary's answer changes: that is the new object in force.
+      await replace(next);
       await enforced(next);
       profile = next;
       return { elapsedMs: performance.now() - t0 };

@@ -30,8 +30,23 @@ export function admissionUrl(reviewUrl: string): string {
   return u.toString();
 }
 
-export function webhookConfiguration(o: { url: string; caPem: string; profile: AdmissionProfile }): V1ValidatingWebhookConfiguration {
+/** The canary webhook's name (only with the user's backend; see `canary` in webhookConfiguration). */
+export const CANARY_WEBHOOK_NAME = "canary.imagepolicy-lab.dev";
+/**
+ * Where the canary webhook points: a loopback port nothing listens on (port 1, tcpmux, is unassigned
+ * in practice), so every call fails at once with "connection refused", wherever the apiserver runs.
+ */
+export const CANARY_WEBHOOK_URL = "https://127.0.0.1:1/imagepolicy-lab-canary";
+
+/**
+ * `canary`: with the user's backend the lab cannot make the backend fail to see which failurePolicy
+ * the apiserver uses, so a second webhook does it: it answers for pod creates in that one namespace
+ * only (which the main webhook then leaves out), always fails, and has the same failurePolicy. Both
+ * live in one object, so the apiserver acting on the canary means it acts on the main webhook too.
+ */
+export function webhookConfiguration(o: { url: string; caPem: string; profile: AdmissionProfile; canary?: { namespace: string } }): V1ValidatingWebhookConfiguration {
   const rule = (apiGroups: string[], resources: string[], operations = ["CREATE", "UPDATE"]) => ({ apiGroups, apiVersions: ["v1"], operations, resources, scope: "Namespaced" });
+  const excluded = ["kube-system", ...(o.canary ? [o.canary.namespace] : [])];
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingWebhookConfiguration",
@@ -58,8 +73,22 @@ export function webhookConfiguration(o: { url: string; caPem: string; profile: A
         matchPolicy: "Equivalent",
         // A fail-closed webhook over kube-system can keep the control plane's own pods from coming
         // back while the backend is down; the usual exclusion, also what the VAP binding does.
-        namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system"] }] },
+        namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: excluded }] },
       },
+      ...(o.canary
+        ? [
+            {
+              name: CANARY_WEBHOOK_NAME,
+              admissionReviewVersions: ["v1"],
+              clientConfig: { url: CANARY_WEBHOOK_URL },
+              rules: [rule([""], ["pods"], ["CREATE"])],
+              failurePolicy: failurePolicyFor(o.profile),
+              sideEffects: "None",
+              timeoutSeconds: 1,
+              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": o.canary.namespace } },
+            },
+          ]
+        : []),
     ],
   };
 }

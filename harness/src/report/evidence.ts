@@ -37,7 +37,9 @@ export function stepText(step: StepResult): string {
   for (const c of step.checks) {
     lines.push(`  ${c.ok ? "ok  " : "FAIL"} ${c.what}: expected ${c.expected}; observed ${c.observed}`);
   }
-  if (step.journal.length === 0 && step.request) lines.push("  backend: no reviews");
+  for (const n of step.notes ?? []) lines.push(`  not checked: ${n}`);
+  // With notes the journal was not observed (the user's backend): an empty one says nothing.
+  if (step.journal.length === 0 && step.request && !step.notes?.length) lines.push("  backend: no reviews");
   for (const e of step.journal) lines.push(`  backend: ${journalText(e)}`);
   if (step.error) lines.push(`  error: ${step.error}`);
   return lines.join("\n");

@@ -40,6 +40,12 @@ export interface StepResult {
   unavoidableWaitMs: number;
   verdict: Verdict;
   error?: string;
+  /**
+   * What the step's evidence leaves out, and why. Set when the backend is the user's: its reviews are
+   * not observed (so `journal` is empty without meaning "no reviews"), and checks that needed them or
+   * the stub's wording were dropped.
+   */
+  notes?: string[];
 }
 
 export interface ScenarioResult {
@@ -75,6 +81,8 @@ export interface RunReport {
   unavoidableWaitMs: number;
   /** Set when the lab itself could not run. */
   labError?: string;
+  /** Set when the scenarios ran against the user's backend: where it was and the declared trust list the expectations follow. */
+  externalBackend?: { url: string; trust: string[] };
 }
 
 export function totals(scenarios: ScenarioResult[]): Record<Verdict, number> {

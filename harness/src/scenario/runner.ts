@@ -15,6 +15,7 @@ import { totals, type RunReport, type ScenarioResult, type StepResult, type Verd
 import type { BackendDoc, ScenarioDoc, StepDoc } from "./schema.ts";
 import { DEFAULT_POLICY, policyFromDoc } from "./backend-state.ts";
 import { BACKEND_EXPECTATIONS, forMechanism, scenarioMechanisms } from "./for-mechanism.ts";
+import { forExternalBackend } from "./external-backend.ts";
 
 export type RunEvent =
   | { type: "profile"; profile: AdmissionProfile; elapsedMs: number }
@@ -30,7 +31,24 @@ export interface RunOptions {
   /** Time it took to start the lab, for the report. */
   labStartMs?: number;
   version?: string;
+  /**
+   * The lab runs the user's backend (no stub), and this is the trust list it is declared to enforce:
+   * scenarios are played as external-backend.ts describes, the others reported as not applicable.
+   */
+  externalBackend?: ExternalBackendUnderTest;
 }
+
+/** The user's backend a run tests: where it is and the trust list the expectations follow. */
+export interface ExternalBackendUnderTest {
+  url: string;
+  trust: string[];
+}
+
+/** How a skipped scenario's reason starts when only the user's backend makes it unplayable. */
+export const NOT_APPLICABLE = "not applicable with your backend";
+
+/** Said on every step with a request when the backend is the user's: the lab has no journal to show. */
+export const EXTERNAL_REVIEWS_NOTE = "the backend's reviews are not observed: it is your backend, and the lab reads only its own stub's journal";
 
 /** Scenario profile with lab defaults filled in. */
 export function scenarioProfile(doc: ScenarioDoc): AdmissionProfile {
@@ -62,8 +80,30 @@ export interface ScenarioPlayer {
   readonly profileSwitches: RunReport["profileSwitches"];
 }
 
+/** How a scenario is played on this lab: its view (with notes per step for the user's backend), or why it is skipped. */
+export function planScenario(s: LoadedScenario, lab: StartedLab, external?: ExternalBackendUnderTest): { doc: ScenarioDoc; notes?: string[][] } | { skip: string } {
+  const view = forMechanism(s.doc, lab.mechanism.name);
+  if (!view) return { skip: `does not apply to the ${lab.mechanism.name} mechanism (mechanisms: ${scenarioMechanisms(s.doc).join(", ")})` };
+  const where = { provider: lab.provider.name, capabilities: lab.cluster.capabilities ?? {}, stub: lab.stub !== undefined };
+  if (!lab.stub && external) {
+    const missing = skipReason(view, { ...where, stub: true });
+    if (missing) return { skip: missing };
+    const played = forExternalBackend(view, { trust: external.trust, mechanism: lab.mechanism.name });
+    return "notApplicable" in played ? { skip: `${NOT_APPLICABLE}: ${played.notApplicable}` } : played;
+  }
+  const skip = skipReason(view, where);
+  return skip ? { skip } : { doc: view };
+}
+
+function skippedResult(s: LoadedScenario, reason: string): ScenarioResult {
+  return { ...scenarioBase(s, "-"), verdict: "skipped", reason, durationMs: 0, unavoidableWaitMs: 0, steps: [] };
+}
+
 /** Plays scenarios one at a time on a lab (used by `run` and by the vitest conformance suite). */
-export function createPlayer(lab: StartedLab, o: { signal?: AbortSignal; onProfile?: (p: AdmissionProfile, elapsedMs: number) => void } = {}): ScenarioPlayer {
+export function createPlayer(
+  lab: StartedLab,
+  o: { signal?: AbortSignal; onProfile?: (p: AdmissionProfile, elapsedMs: number) => void; externalBackend?: ExternalBackendUnderTest } = {},
+): ScenarioPlayer {
   const k8s = new K8s(lab.kubeConfig());
   const profileSwitches: RunReport["profileSwitches"] = [];
   const prepare = async (s: LoadedScenario) => {
@@ -81,12 +121,11 @@ export function createPlayer(lab: StartedLab, o: { signal?: AbortSignal; onProfi
     profileSwitches,
     prepare,
     async play(s, onStep) {
-      const view = forMechanism(s.doc, lab.mechanism.name);
-      if (!view) {
-        return { ...scenarioBase(s, "-"), verdict: "skipped", reason: `does not apply to the ${lab.mechanism.name} mechanism (mechanisms: ${scenarioMechanisms(s.doc).join(", ")})`, durationMs: 0, unavoidableWaitMs: 0, steps: [] };
-      }
+      // Decided before the profile is applied: a skipped scenario must not cost an apiserver restart.
+      const plan = planScenario(s, lab, o.externalBackend);
+      if ("skip" in plan) return skippedResult(s, plan.skip);
       await prepare(s);
-      return runOne({ ...s, doc: view }, { lab, k8s, stub: lab.stub, onStep: onStep ?? (() => {}), signal: o.signal });
+      return runOne({ ...s, doc: plan.doc }, { lab, k8s, stub: lab.stub, onStep: onStep ?? (() => {}), signal: o.signal, notes: plan.notes, external: o.externalBackend !== undefined });
     },
   };
 }
@@ -95,13 +134,28 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
   const { lab } = o;
   const started = new Date();
   const t0 = performance.now();
-  const player = createPlayer(lab, { signal: o.signal, onProfile: (profile, elapsedMs) => o.onEvent?.({ type: "profile", profile, elapsedMs }) });
+  const player = createPlayer(lab, { signal: o.signal, externalBackend: o.externalBackend, onProfile: (profile, elapsedMs) => o.onEvent?.({ type: "profile", profile, elapsedMs }) });
   // Only the scenarios that apply to the lab's mechanism; `run` says how many others there were.
   const applicable = o.scenarios.filter((s) => forMechanism(s.doc, lab.mechanism.name));
-  const plan = planByProfile(applicable, lab.profile);
   const total = applicable.length;
   const results: { order: number; result: ScenarioResult }[] = [];
   let order = 0;
+  // Scenarios this lab cannot play are reported first, and never join a profile group (whose
+  // switch could restart the apiserver for nothing).
+  const playable: LoadedScenario[] = [];
+  for (const s of applicable) {
+    const planned = planScenario(s, lab, o.externalBackend);
+    if (!("skip" in planned)) {
+      playable.push(s);
+      continue;
+    }
+    const index = order++;
+    const result = skippedResult(s, planned.skip);
+    o.onEvent?.({ type: "scenario-start", name: s.doc.name, index, total });
+    results.push({ order: index, result });
+    o.onEvent?.({ type: "scenario-end", result, index, total });
+  }
+  const plan = planByProfile(playable, lab.profile);
   const play = async (s: LoadedScenario, index: number) => {
     o.onEvent?.({ type: "scenario-start", name: s.doc.name, index, total });
     const result = await player.play(s, (step) => o.onEvent?.({ type: "step", scenario: s.doc.name, step }));
@@ -157,6 +211,7 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
     scenarios: ordered,
     totals: totals(ordered),
     unavoidableWaitMs: runUnavoidableWaitMs(player.profileSwitches, ordered),
+    ...(o.externalBackend ? { externalBackend: { url: o.externalBackend.url, trust: [...o.externalBackend.trust] } } : {}),
   };
 }
 
@@ -196,6 +251,10 @@ interface Ctx {
   stub?: StubControl;
   onStep: (s: StepResult) => void;
   signal?: AbortSignal;
+  /** Per step: checks left out for the user's backend (external-backend.ts). */
+  notes?: string[][];
+  /** The backend is the user's: no journal, every request step says so. */
+  external?: boolean;
 }
 
 interface Mark {
@@ -220,8 +279,6 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
   const t0 = performance.now();
   const ns = `ipl-${doc.name}`.slice(0, 44).replace(/-+$/, "") + `-${randomBytes(2).toString("hex")}`;
   const base = scenarioBase(s, ns);
-  const skip = skipReason(doc, { provider: ctx.lab.provider.name, capabilities: ctx.lab.cluster.capabilities ?? {}, stub: ctx.stub !== undefined });
-  if (skip) return { ...base, verdict: "skipped", reason: skip, durationMs: 0, unavoidableWaitMs: 0, steps: [] };
   const steps: StepResult[] = [];
   const namespaces = [ns, ...(doc.namespaces ?? []).map((n) => `${ns}-${n}`)];
   let backend: ScenarioBackend | undefined;
@@ -394,6 +451,8 @@ async function runStep(step: StepDoc, i: number, ctx: StepCtx): Promise<StepResu
   const { action, name } = describeStep(step, i);
   const t0 = performance.now();
   const result: StepResult = { index: i, name, action, journal: [], checks: [], attempts: 0, startedAtMs: t0, durationMs: 0, unavoidableWaitMs: 0, verdict: "pass" };
+  const notes = [...(ctx.external && action !== "wait" ? [EXTERNAL_REVIEWS_NOTE] : []), ...(ctx.notes?.[i] ?? [])];
+  if (notes.length) result.notes = notes;
   try {
     // One journal position serves the mark, the whole step (repeat) and its first attempt.
     const firstSeq = await lastSeq(ctx.stub);

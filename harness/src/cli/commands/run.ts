@@ -12,7 +12,10 @@ import { writeReports } from "../../report/write-reports.ts";
 import { forMechanism } from "../../scenario/for-mechanism.ts";
 import { loadScenarios, resolveScenarioArgs, type LoadedScenario } from "../../scenario/load.ts";
 import { exitCodeFor, totals, type RunReport } from "../../scenario/result.ts";
-import { planByProfile, runScenarios } from "../../scenario/runner.ts";
+import { NOT_APPLICABLE, planByProfile, runScenarios } from "../../scenario/runner.ts";
+import { CATALOG_TRUSTED_REGISTRY, forExternalBackend } from "../../scenario/external-backend.ts";
+import { ConfigError } from "../../util/errors.ts";
+import { readBackendCa, runBackendFlagIssues } from "../backend-flags.ts";
 import { EXIT } from "../exit-codes.ts";
 import { warnAboutOrphans } from "../../lab/orphans.ts";
 import type { CliIO } from "../io.ts";
@@ -30,6 +33,11 @@ export interface RunFlags {
   stateDir?: string;
   tag?: string[];
   skipSlow?: boolean;
+  /** The user's backend instead of the stub (with --backend-ca and --trust). */
+  backendUrl?: string;
+  backendCa?: string;
+  /** With --backend-url: the registries or repositories the backend is declared to trust (the expectation). */
+  trust?: string[];
 }
 
 interface Globals {
@@ -38,6 +46,8 @@ interface Globals {
 }
 
 export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g: Globals): Promise<number> {
+  const backendIssues = runBackendFlagIssues(flags);
+  if (backendIssues.length) throw new ConfigError(backendIssues, "invalid backend flags");
   const files = await resolveScenarioArgs(names.map((n) => (n.includes("/") || n.endsWith(".yaml") ? resolve(io.cwd, n) : n)));
   let scenarios = await loadScenarios(files);
   if (flags.tag?.length) scenarios = scenarios.filter((s) => s.doc.tags?.some((t) => flags.tag!.includes(t)));
@@ -53,6 +63,19 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
   if (flags.k8sVersion !== undefined) versionInfo(flags.k8sVersion);
   if (flags.reportDir !== undefined) await ensureWritableDir(resolve(io.cwd, flags.reportDir), "--report-dir", 0o755);
   if (flags.stateDir !== undefined) await ensureWritableDir(resolve(io.cwd, flags.stateDir), "--state-dir");
+  const external: ExternalBackend | undefined = flags.backendUrl
+    ? { url: flags.backendUrl, trust: flags.trust!, caPem: await readBackendCa(resolve(io.cwd, flags.backendCa!)) }
+    : undefined;
+  if (external && flags.mechanism !== "all") {
+    // Nothing to play means nothing to start: say why each scenario cannot be played.
+    const mechanism = mechanisms[0]!;
+    const views = applicable(mechanism).map((s) => ({ name: s.doc.name, view: forExternalBackend(forMechanism(s.doc, mechanism)!, { trust: external.trust, mechanism }) }));
+    if (!views.some((v) => !("notApplicable" in v.view))) {
+      io.stderr.write(`none of the ${views.length} selected scenarios can be played against your backend:\n`);
+      for (const v of views) if ("notApplicable" in v.view) io.stderr.write(`  ${v.name}: ${v.view.notApplicable}\n`);
+      return EXIT.labFailed;
+    }
+  }
   const logger = terminalLogger(io, g.verbose);
   const { provider, why } = await selectProvider(flags.provider, { kind: { k8sVersion: flags.k8sVersion, logger } });
   const color = Boolean(io.stdout.isTTY) && !io.env.NO_COLOR;
@@ -61,8 +84,10 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
     const mechanism = mechanisms[0]!;
     const selected = applicable(mechanism);
     logger.info(`provider: ${provider.name} (${why}); mechanism: ${mechanism}; ${describeSelection(selected.length, scenarios.length, mechanism)}`);
-    const report = await playMechanism(mechanism, selected, { provider, flags, io, g, logger, color, reportDir: flags.reportDir });
+    if (external) logger.info(`backend: yours, ${external.url}; expected to trust ${external.trust.join(", ")} (${external.trust[0]} stands for the catalog's ${CATALOG_TRUSTED_REGISTRY})`);
+    const report = await playMechanism(mechanism, selected, { provider, flags, io, g, logger, color, reportDir: flags.reportDir, external });
     io.stdout.write(`\n${renderSummaryTable(report, { color, width: io.stdout.columns ?? 120 })}\n`);
+    if (external) io.stdout.write(`${externalBackendSummary(report)}\n`);
     if (flags.reportDir) {
       const { files: written } = await writeReports(resolve(io.cwd, flags.reportDir), report);
       io.stdout.write(`reports: ${written.join(", ")}\n`);
@@ -121,6 +146,24 @@ interface PlayContext {
   color: boolean;
   /** Where a lab failure is reported (single-mechanism runs; the comparison reports it itself). */
   reportDir?: string;
+  /** The user's backend, when --backend-url replaces the stub. */
+  external?: ExternalBackend;
+}
+
+interface ExternalBackend {
+  url: string;
+  trust: string[];
+  caPem: string;
+}
+
+/** After the table: what the run could and could not check of the user's backend. */
+function externalBackendSummary(report: RunReport): string {
+  const na = report.scenarios.filter((s) => s.verdict === "skipped" && s.reason?.startsWith(NOT_APPLICABLE)).length;
+  const played = report.scenarios.filter((s) => s.verdict !== "skipped").length;
+  return (
+    `backend: yours (${report.externalBackend?.url}), judged against --trust ${report.externalBackend?.trust.join(", ")}: ${played} scenarios played, ${na} not applicable ` +
+    "(they need the stub's faults, policies or journal; each says why). Your backend's reviews are not observed: only the apiserver's answers are checked."
+  );
 }
 
 /** A report that says only why the lab could not run: CI still gets one errored "lab setup" case. */
@@ -146,7 +189,9 @@ function labFailedReport(provider: ClusterProvider, mechanism: MechanismName, fl
 /** Starts a lab with this mechanism, plays the scenarios, stops the lab. */
 async function playMechanism(mechanism: MechanismName, scenarios: LoadedScenario[], c: PlayContext): Promise<RunReport> {
   const { io, flags, logger } = c;
-  const first = planByProfile(scenarios)[0]!.profile;
+  // The lab starts with a profile some playable scenario uses (not-applicable ones never switch it).
+  const playable = c.external ? scenarios.filter((s) => !("notApplicable" in forExternalBackend(forMechanism(s.doc, mechanism)!, { trust: c.external!.trust, mechanism }))) : scenarios;
+  const first = planByProfile(playable.length ? playable : scenarios)[0]!.profile;
   const t0 = performance.now();
   const reportLabError = async (err: unknown) => {
     if (!c.reportDir) return;
@@ -160,6 +205,7 @@ async function playMechanism(mechanism: MechanismName, scenarios: LoadedScenario
       stateDir: flags.stateDir ? resolve(io.cwd, flags.stateDir) : undefined,
       k8sVersion: flags.k8sVersion,
       profile: first,
+      externalBackend: c.external ? { url: c.external.url, caPem: c.external.caPem } : undefined,
       logger,
       progress: terminalProgress(io, c.g.quiet),
       // Said before anything starts: if this command is killed outright, the user knows where the
@@ -175,7 +221,8 @@ async function playMechanism(mechanism: MechanismName, scenarios: LoadedScenario
   }
   try {
     const labStartMs = performance.now() - t0;
-    return await runScenarios({ lab, scenarios, labStartMs, version: VERSION, onEvent: liveReporter(io.stdout, { color: c.color, interactive: Boolean(io.stdout.isTTY) }) });
+    const externalBackend = c.external ? { url: c.external.url, trust: c.external.trust } : undefined;
+    return await runScenarios({ lab, scenarios, labStartMs, version: VERSION, externalBackend, onEvent: liveReporter(io.stdout, { color: c.color, interactive: Boolean(io.stdout.isTTY) }) });
   } catch (err) {
     // Scenario failures are results; this is the lab failing under them (e.g. an apiserver that
     // did not come back after a profile switch).

@@ -1,5 +1,4 @@
 // `up`: start a lab and leave it running; `down` stops it.
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy.ts";
 import { versionInfo } from "../../binaries/versions.ts";
@@ -11,6 +10,7 @@ import { selectProvider } from "../../providers/select.ts";
 import { ConfigError } from "../../util/errors.ts";
 import { warnAboutOrphans } from "../../lab/orphans.ts";
 import type { CliIO } from "../io.ts";
+import { checkBackendUrl, readBackendCa } from "../backend-flags.ts";
 import { lintProfileFlags, profileFromFlags, type ProfileFlags } from "../options.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
 import { DEFAULT_MECHANISM, MECHANISM_TITLES, type MechanismName } from "../../mechanism/names.ts";
@@ -51,10 +51,11 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
   if (!flags.backendUrl && flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "only meaningful with --backend-url" }]);
   const mechanism = flags.mechanism ?? DEFAULT_MECHANISM;
   if (mechanism !== "imagepolicywebhook") {
-    // The webhook is the stub's own /validate endpoint and VAP has no backend; mTLS is set up for the plugin's kubeconfig only.
-    const onlyForPlugin = (["backendUrl", "mtls"] as const).filter((k) => flags[k] !== undefined && flags[k] !== false);
+    // VAP has no backend; a webhook's is the stub's /validate or, with --backend-url, the user's
+    // AdmissionReview server; mTLS is set up for the plugin's kubeconfig only.
+    const onlyForPlugin = (mechanism === "vap" ? (["backendUrl", "mtls"] as const) : (["mtls"] as const)).filter((k) => flags[k] !== undefined && flags[k] !== false);
     if (onlyForPlugin.length) {
-      throw new ConfigError(onlyForPlugin.map((k) => ({ file: "command line", path: k === "backendUrl" ? "--backend-url" : "--mtls", message: `applies to --mechanism imagepolicywebhook only (this lab's mechanism: ${mechanism})` })), "invalid flags for the mechanism");
+      throw new ConfigError(onlyForPlugin.map((k) => ({ file: "command line", path: k === "backendUrl" ? "--backend-url" : "--mtls", message: k === "backendUrl" ? "the vap mechanism has no backend (the apiserver decides alone)" : `applies to --mechanism imagepolicywebhook only (this lab's mechanism: ${mechanism})` })), "invalid flags for the mechanism");
     }
   }
   // Every flag is checked before anything starts (the stub, a provider, even a docker probe).
@@ -101,30 +102,6 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     }),
   );
   return 0;
-}
-
-/** The apiserver calls the backend over HTTPS at this URL; anything else would fail only once the cluster runs. */
-function checkBackendUrl(value: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || url.protocol !== "https:" || !url.hostname) {
-    throw new ConfigError([{ file: "command line", path: "--backend-url", message: `expected an https:// URL such as https://10.0.0.5:8443/review, got "${value}"` }], "invalid --backend-url");
-  }
-}
-
-/** The --backend-ca file, read before anything starts; a problem names the flag and the file. */
-async function readBackendCa(file: string): Promise<string> {
-  const pem = await readFile(file, "utf8").catch((err: Error) => {
-    throw new ConfigError([{ file, path: "--backend-ca", message: `cannot read the backend CA: ${err.message}` }], "invalid --backend-ca");
-  });
-  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new ConfigError([{ file, path: "--backend-ca", message: "expected a PEM certificate (-----BEGIN CERTIFICATE-----)" }], "invalid --backend-ca");
-  }
-  return pem;
 }
 
 /** What `up` prints once the lab is ready: where things are and what to try next. */
