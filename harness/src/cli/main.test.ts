@@ -1,35 +1,17 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CATALOG_DIR } from "../scenario/load.ts";
-import type { CliIO } from "./io.ts";
-import { run } from "./main.ts";
+import { runCliInProcess } from "../../test/cli-in-process.ts";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const PROFILE_TESTDATA = fileURLToPath(new URL("../profile/testdata/", import.meta.url));
 const SCENARIO_TESTDATA = fileURLToPath(new URL("../scenario/testdata/", import.meta.url));
 
-class Sink extends Writable {
-  text = "";
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
-
 /** Runs the CLI in-process with captured output; colors off so text compares plainly. */
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new Sink();
-  const stderr = new Sink();
-  const io: CliIO = { stdout, stderr, env: { NO_COLOR: "1" }, cwd: ROOT };
-  const code = await run(argv, io);
-  // picocolors reads the real environment once; strip escapes so the tests do not depend on it.
-  const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
-  return { code, stdout: plain(stdout.text), stderr: plain(stderr.text) };
-}
+const cli = (...argv: string[]) => runCliInProcess(argv, { cwd: ROOT });
 
 describe("lint", () => {
   it.each([

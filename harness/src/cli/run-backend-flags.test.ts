@@ -3,20 +3,11 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
+import { runCliInProcess } from "../../test/cli-in-process.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCA } from "../pki/pki.ts";
 import { runBackendFlagIssues } from "./backend-flags.ts";
-import type { CliIO } from "./io.ts";
-import { run } from "./main.ts";
 
-class Sink extends Writable {
-  text = "";
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
 
 describe("run's backend flags", () => {
   let dir: string;
@@ -29,14 +20,7 @@ describe("run's backend flags", () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new Sink();
-    const stderr = new Sink();
-    const io: CliIO = { stdout, stderr, env: { NO_COLOR: "1" }, cwd: dir };
-    const code = await run(["run", "--provider", "local", ...argv], io);
-    const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
-    return { code, stdout: plain(stdout.text), stderr: plain(stderr.text) };
-  }
+  const cli = (...argv: string[]) => runCliInProcess(["run", "--provider", "local", ...argv], { cwd: dir });
   const URL_ = "https://127.0.0.1:1/review";
 
   it.each<[string, string[], string[]]>([

@@ -10,30 +10,17 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
+import { captureIO } from "../../test/cli-in-process.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SERVE_CONFIG_API_VERSION, SERVE_CONFIG_KIND, type StubReadyFile, type StubServeConfig } from "../../../webhook-stub/src/main.ts";
 import { createCA } from "../pki/pki.ts";
 import { pollFor, spawnCli, type CliChild } from "../providers/local/test-support.ts";
 import type { RunReport } from "../scenario/result.ts";
-import type { CliIO } from "./io.ts";
 import { run } from "./main.ts";
 
 /** What the user declares their backend trusts; the catalog's trusted.example stands for it. */
 const TRUSTED = "registry.corp.example";
 
-function captureIO(cwd: string): CliIO & { out: () => string; err: () => string } {
-  let out = "";
-  let err = "";
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        append(String(chunk));
-        cb();
-      },
-    });
-  return { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env: { ...process.env, CI: "true", NO_COLOR: "1" }, cwd, out: () => out, err: () => err };
-}
 
 type PodSpecish = { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] };
 
@@ -111,7 +98,7 @@ describe("run --backend-url: the catalog against your own backend", () => {
   });
 
   const runAgainst = async (url: string, reportDir: string, more: string[] = []) => {
-    const io = captureIO(dir);
+    const io = captureIO(dir, { ...process.env, CI: "true" });
     const code = await run(["run", "--provider", "local", "--backend-url", url, "--backend-ca", caFile, "--trust", TRUSTED, "--report-dir", reportDir, ...more], io);
     const report = JSON.parse(await readFile(join(dir, reportDir, "report.json"), "utf8")) as RunReport;
     return { code, io, report, junit: await readFile(join(dir, reportDir, "junit.xml"), "utf8"), html: await readFile(join(dir, reportDir, "report.html"), "utf8") };

@@ -4,33 +4,13 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
+import { captureIO } from "../../test/cli-in-process.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "./main.ts";
 import { comparisonRows, parseComparisonJson } from "../report/comparison.ts";
 import { scenarioMechanisms } from "../scenario/for-mechanism.ts";
 import { loadScenarios, resolveScenarioArgs } from "../scenario/load.ts";
-import type { CliIO } from "./io.ts";
 
-function captureIO(cwd: string): CliIO & { out: () => string; err: () => string } {
-  let out = "";
-  let err = "";
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        append(String(chunk));
-        cb();
-      },
-    });
-  return {
-    stdout: sink((s) => (out += s)),
-    stderr: sink((s) => (err += s)),
-    env: { ...process.env, CI: "true" },
-    cwd,
-    out: () => out,
-    err: () => err,
-  };
-}
 
 const WRONG = `apiVersion: imagepolicy-lab.dev/v1alpha1
 kind: Scenario
@@ -64,7 +44,7 @@ describe("imagepolicy-lab run", () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it("exits 2 for an invalid scenario file, naming file, line and field, and starts nothing", async () => {
-    const io = captureIO(dir);
+    const io = captureIO(dir, { ...process.env, CI: "true" });
     const code = await run(["run", "--provider", "local", "invalid.yaml"], io);
     expect(code).toBe(2);
     expect(io.err()).toContain('invalid.yaml:9: steps.0.expect.backendCals: unknown field "backendCals"');
@@ -72,7 +52,7 @@ describe("imagepolicy-lab run", () => {
   });
 
   it("exits 1 when behavior differs, and every report shows expected vs observed", async () => {
-    const io = captureIO(dir);
+    const io = captureIO(dir, { ...process.env, CI: "true" });
     const code = await run(["run", "--provider", "local", "--report-dir", "reports", "wrong.yaml"], io);
     expect(code, io.err()).toBe(1);
     expect(io.out()).toMatch(/deliberately-wrong/);
@@ -88,7 +68,7 @@ describe("imagepolicy-lab run", () => {
   it("--mechanism all: the shared scenarios under each mechanism, compared in every report format", async () => {
     const shared = (await loadScenarios(await resolveScenarioArgs([]))).filter((x) => scenarioMechanisms(x.doc).length > 1 && !x.doc.slow).map((x) => x.doc.name);
     expect(shared.length).toBeGreaterThanOrEqual(15);
-    const io = captureIO(dir);
+    const io = captureIO(dir, { ...process.env, CI: "true" });
     const code = await run(["run", "--provider", "local", "--mechanism", "all", "--report-dir", "compare", ...shared], io);
     expect(code, `${io.out()}\n${io.err()}`).toBe(0);
     expect(io.out()).toMatch(/scenario\s+ImagePolicyWebhook\s+validating webhook\s+ValidatingAdmissionPolicy/);

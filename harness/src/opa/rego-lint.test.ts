@@ -5,11 +5,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { runCliInProcess } from "../../test/cli-in-process.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliIO } from "../cli/io.ts";
-import { run } from "../cli/main.ts";
 import { OPA_POLICY_DIR } from "./opa-policy.ts";
 import { lintRego, REGO_CHECKS, type RegoCheck } from "./rego-lint.ts";
 import { OPA_BUILD_BUDGET_MS, opaForTests, requireOpa, type OpaForTests } from "./test-support.ts";
@@ -132,20 +130,5 @@ describe("each check's edges", () => {
   });
 });
 
-class Sink extends Writable {
-  text = "";
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
-
-/** The CLI in-process (as cli/main.test.ts runs it), with this process's environment for ensureOpa. */
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new Sink();
-  const stderr = new Sink();
-  const io: CliIO = { stdout, stderr, env: { ...process.env, NO_COLOR: "1", CI: "1" }, cwd: ROOT };
-  const code = await run(["-q", ...argv], io);
-  const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
-  return { code, stdout: plain(stdout.text), stderr: plain(stderr.text) };
-}
+/** The CLI in-process, with this process's environment for ensureOpa. */
+const cli = (...argv: string[]) => runCliInProcess(["-q", ...argv], { cwd: ROOT, env: { ...process.env, CI: "1" } });
