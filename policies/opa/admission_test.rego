@@ -139,3 +139,42 @@ test_review_is_defined_for_any_input if {
 	r := admission.review.response with input as {} with data.lab.trust as trust
 	r == {"uid": "", "allowed": true}
 }
+
+# A namespace's own list (data.lab.trust_by_namespace) replaces the global one there, and only there:
+# the lab plays scenarios side by side, each namespace with its own list.
+in_namespace(request, ns) := json.patch(request, [{"op": "replace", "path": "/request/namespace", "value": ns}])
+
+by_namespace := {"team-a": {"registries": ["evil.example"], "repositories": []}}
+
+test_a_namespace_list_replaces_the_global_one_in_that_namespace if {
+	evil := pod_request({"containers": containers(["evil.example/x"])})
+	trusted := pod_request({"containers": containers(["trusted.example/app"])})
+	r := admission.review.response with input as in_namespace(evil, "team-a") with data.lab.trust as trust with data.lab.trust_by_namespace as by_namespace
+	r.allowed
+
+	# Replaced, not merged: the global list's registry is not trusted there.
+	s := admission.review.response with input as in_namespace(trusted, "team-a") with data.lab.trust as trust with data.lab.trust_by_namespace as by_namespace
+	not s.allowed
+	s.status.message == "untrusted image(s): trusted.example/app (trusted registries [evil.example], repositories [])"
+}
+
+test_other_namespaces_keep_the_global_list if {
+	evil := pod_request({"containers": containers(["evil.example/x"])})
+	trusted := pod_request({"containers": containers(["trusted.example/app"])})
+	not admission.review.response.allowed with input as in_namespace(evil, "team-b") with data.lab.trust as trust with data.lab.trust_by_namespace as by_namespace
+	admission.review.response.allowed with input as in_namespace(trusted, "team-b") with data.lab.trust as trust with data.lab.trust_by_namespace as by_namespace
+}
+
+test_a_namespace_list_works_without_a_global_one if {
+	evil := pod_request({"containers": containers(["evil.example/x"])})
+	admission.review.response.allowed with input as in_namespace(evil, "team-a") with data.lab.trust_by_namespace as by_namespace
+	r := admission.review.response with input as in_namespace(evil, "team-b") with data.lab.trust_by_namespace as by_namespace
+	startswith(r.status.message, "no trust list")
+}
+
+test_a_malformed_namespace_list_is_named_in_the_denial if {
+	bad := {"team-a": {"registries": "evil.example"}}
+	r := admission.review.response with input as in_namespace(pod_request({"containers": containers(["evil.example/x"])}), "team-a") with data.lab.trust as trust with data.lab.trust_by_namespace as bad
+	not r.allowed
+	r.status.message == `data.lab.trust_by_namespace["team-a"].registries must be a list of strings, got evil.example`
+}

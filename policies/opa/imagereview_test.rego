@@ -39,3 +39,12 @@ test_without_trust_list_denied_with_a_reason if {
 	not s.allowed
 	startswith(s.reason, "no trust list")
 }
+
+# The ImageReview's spec.namespace picks a namespace's own list, as request.namespace does for an AdmissionReview.
+test_a_namespace_list_applies_to_image_reviews_of_that_namespace if {
+	by_namespace := {"default": {"registries": ["evil.example"], "repositories": []}}
+	s := imagereview.review.status with input as image_review(["evil.example/x"]) with data.lab.trust as trust with data.lab.trust_by_namespace as by_namespace
+	s.allowed
+	t := imagereview.review.status with input as image_review(["trusted.example/app"]) with data.lab.trust as trust with data.lab.trust_by_namespace as by_namespace
+	not t.allowed
+}

@@ -6,7 +6,9 @@
 #
 # The trust list is data, PUT by the lab at run time (docs/opa.md):
 #   PUT /v1/data/lab/trust  {"registries": ["trusted.example"], "repositories": ["docker.io/kindest"]}
-# Without it (or with a malformed one) every review is denied with a reason that says so.
+# A namespace may have its own list, which then replaces the global one for reviews in it:
+#   PUT /v1/data/lab/trust_by_namespace/<namespace>  {"registries": [...], "repositories": [...]}
+# Without a list (or with a malformed one) every review is denied with a reason that says so.
 package lab.registry
 
 # ---- image references (distribution/reference's grammar, as in reference.ts) ----
@@ -95,7 +97,25 @@ reference(image) := {"registry": registry, "repository": repository, "name": con
 	repository := substring(name, slash + 1, -1)
 }
 
-# ---- the trust list (data.lab.trust) ----
+# ---- the trust list (data.lab.trust, or the namespace's own in data.lab.trust_by_namespace) ----
+
+# The namespace under review: an AdmissionReview's request.namespace, an ImageReview's spec.namespace.
+review_namespace := input.request.namespace if {
+	is_string(input.request.namespace)
+} else := input.spec.namespace if {
+	is_string(input.spec.namespace)
+}
+
+# A namespace's own list replaces the global one (it is not merged with it): the lab gives every
+# scenario namespace its own list, so scenarios played side by side do not see each other's.
+trust := own if {
+	own := data.lab.trust_by_namespace[review_namespace]
+} else := data.lab.trust
+
+# Where the list in force came from, for messages about a malformed one.
+trust_path := sprintf("data.lab.trust_by_namespace[%q]", [review_namespace]) if {
+	data.lab.trust_by_namespace[review_namespace]
+} else := "data.lab.trust"
 
 trust_keys := {"registries", "repositories"}
 
@@ -103,19 +123,19 @@ trust_problems contains "no trust list: PUT {\"registries\": [...], \"repositori
 	not trust_given
 }
 
-# A helper rule: `not is_object(data.lab.trust)` would be undefined, not true, without the document.
-trust_given if is_object(data.lab.trust)
+# A helper rule: `not is_object(trust)` would be undefined, not true, without the document.
+trust_given if is_object(trust)
 
-trust_problems contains sprintf("data.lab.trust.%s must be a list of strings, got %v", [key, value]) if {
-	is_object(data.lab.trust)
+trust_problems contains sprintf("%s.%s must be a list of strings, got %v", [trust_path, key, value]) if {
+	is_object(trust)
 	some key in trust_keys
-	value := object.get(data.lab.trust, key, [])
+	value := object.get(trust, key, [])
 	not string_list(value)
 }
 
-trust_problems contains sprintf("data.lab.trust has the unknown key %q (expected registries and repositories)", [key]) if {
-	is_object(data.lab.trust)
-	some key, _ in data.lab.trust
+trust_problems contains sprintf("%s has the unknown key %q (expected registries and repositories)", [trust_path, key]) if {
+	is_object(trust)
+	some key, _ in trust
 	not key in trust_keys
 }
 
@@ -147,9 +167,9 @@ explicit_registry(s) if contains(s, ":")
 
 explicit_registry(s) if s == "localhost"
 
-trusted_registries := {normalize_registry(r) | some r in data.lab.trust.registries}
+trusted_registries := {normalize_registry(r) | some r in trust.registries}
 
-trusted_repositories := {normalize_repository(r) | some r in data.lab.trust.repositories}
+trusted_repositories := {normalize_repository(r) | some r in trust.repositories}
 
 trusted(_) if "*" in trusted_registries
 

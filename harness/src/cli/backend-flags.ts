@@ -69,6 +69,7 @@ export function runBackendFlagIssues(f: RunBackendFlags): ConfigIssue[] {
   }
   const mechanism = f.mechanism ?? "imagepolicywebhook";
   if (mechanism === "vap") add("--backend-url", "the vap mechanism has no backend (the apiserver decides alone); use --mechanism imagepolicywebhook or webhook");
-  if (mechanism === "all") add("--backend-url", "--mechanism all includes vap, which has no backend; run imagepolicywebhook and webhook one at a time");
+  if (mechanism === "opa") add("--backend-url", "the opa mechanism's backend is the lab's own OPA server; use --mechanism imagepolicywebhook or webhook");
+  if (mechanism === "all") add("--backend-url", "--mechanism all includes vap, which has no backend, and opa, whose backend is the lab's OPA; run imagepolicywebhook and webhook one at a time");
   return issues;
 }

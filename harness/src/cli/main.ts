@@ -54,7 +54,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .option("--backend-url <url>", "use this backend instead of the stub")
     .option("--backend-ca <file>", "CA file that signed --backend-url's certificate")
     .option("--trust <registry>", "allow images from this registry or repository (repeatable)", collect)
-    .option("--policy <file>", "stub policy file")
+    .option("--policy <file>", "stub policy file (YAML), or with --mechanism opa your own Rego policy (.rego) instead of the shipped one")
     .option("--mtls", "the stub requires the apiserver's client certificate")
     .option("--retain", "keep a failed lab for debugging")
     .option("--skip-lint", "give the profile to the apiserver unchecked (to see its own error for a bad value)");
@@ -88,6 +88,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .option("--backend-url <url>", "test your own backend instead of the stub (ImageReview, or AdmissionReview with --mechanism webhook)")
     .option("--backend-ca <file>", "CA file that signed --backend-url's certificate")
     .option("--trust <registry>", "with --backend-url: a registry or repository your backend trusts, the expectation (repeatable; the first stands for the catalog's trusted.example)", collect)
+    .option("--policy <file.rego>", "with --mechanism opa: play the catalog with your own Rego policy instead of the shipped one")
     .action(action(async (names, opts) => (await import("./commands/run.ts")).runCommand(names, opts, io, globals())));
 
   program

@@ -71,10 +71,11 @@ describe("imagepolicy-lab run", () => {
     const io = captureIO(dir, { ...process.env, CI: "true" });
     const code = await run(["run", "--provider", "local", "--mechanism", "all", "--report-dir", "compare", ...shared], io);
     expect(code, `${io.out()}\n${io.err()}`).toBe(0);
-    expect(io.out()).toMatch(/scenario\s+ImagePolicyWebhook\s+validating webhook\s+ValidatingAdmissionPolicy/);
+    // At 120 columns a title wider than its column is shown by its name (ValidatingAdmissionPolicy → vap).
+    expect(io.out()).toMatch(/scenario\s+ImagePolicyWebhook\s+validating webhook\s+(ValidatingAdmissionPolicy|vap)\s+OPA/);
 
     const doc = parseComparisonJson(await readFile(join(dir, "compare", "comparison.json"), "utf8"));
-    expect(doc.runs.map((r) => r.mechanism)).toEqual(["imagepolicywebhook", "webhook", "vap"]);
+    expect(doc.runs.map((r) => r.mechanism)).toEqual(["imagepolicywebhook", "webhook", "vap", "opa"]);
     const rows = comparisonRows(doc);
     expect(rows.filter((r) => r.shared).length).toBeGreaterThanOrEqual(15);
     const cells = (name: string) => Object.fromEntries(rows.find((r) => r.name === name)!.cells.map((c) => [c.mechanism, c]));
@@ -84,17 +85,24 @@ describe("imagepolicy-lab run", () => {
     expect(deploy.webhook).toMatchObject({ applicable: true, verdict: "pass", codes: [403, 403] });
     expect(deploy.vap).toMatchObject({ applicable: true, verdict: "pass", codes: [403, 403] });
     expect(deploy.vap).not.toHaveProperty("backendCalls");
+    expect(deploy.opa).toMatchObject({ applicable: true, verdict: "pass", codes: [403, 403] });
+    expect(deploy.opa).not.toHaveProperty("backendCalls");
     // A failing backend: 403 after 5 calls for the plugin, 500 after 1 for a webhook, nothing to fail for VAP.
     const failing = cells("fail-closed-http-500");
     expect(failing.imagepolicywebhook).toMatchObject({ codes: [403], backendCalls: 5 });
     expect(failing.webhook).toMatchObject({ codes: [500], backendCalls: 1 });
     expect(failing.vap).toMatchObject({ applicable: false });
+    expect(failing.opa).toMatchObject({ applicable: false });
+    // OPA down (its process stopped) under failurePolicy Fail: 500, as a webhook whose backend refuses.
+    const down = cells("fail-closed-connection-refused");
+    expect(down.webhook).toMatchObject({ verdict: "pass", codes: [500] });
+    expect(down.opa).toMatchObject({ verdict: "pass", codes: [500] });
 
     const junit = await readFile(join(dir, "compare", "junit.xml"), "utf8");
-    expect([...junit.matchAll(/<testsuite [^>]*name="([^"]+)"/g)].map((m) => m[1])).toEqual(expect.arrayContaining(["imagepolicywebhook", "webhook", "vap"]));
+    expect([...junit.matchAll(/<testsuite [^>]*name="([^"]+)"/g)].map((m) => m[1])).toEqual(expect.arrayContaining(["imagepolicywebhook", "webhook", "vap", "opa"]));
     expect(await readFile(join(dir, "compare", "comparison.html"), "utf8")).toContain("deployment-pods-refused");
-    for (const m of ["imagepolicywebhook", "webhook", "vap"]) {
+    for (const m of ["imagepolicywebhook", "webhook", "vap", "opa"]) {
       expect(JSON.parse(await readFile(join(dir, "compare", m, "report.json"), "utf8")).mechanism).toBe(m);
     }
-  }, 600_000);
+  }, 900_000);
 });

@@ -11,10 +11,12 @@ import { ensureWritableDir } from "../util/dirs.ts";
 import { startMechanism, type StartedMechanism } from "../mechanism/mechanism.ts";
 import { DEFAULT_MECHANISM, type MechanismName } from "../mechanism/names.ts";
 import { DEFAULT_PROFILE, profileKey, resolveProfile, type AdmissionProfile } from "../profile/profile.ts";
-import { claimStateDir, LAB_STATE_FILE, readLabState, removeSecrets, writeLabState } from "../providers/lab-state.ts";
-import type { BackendEndpoint, ClusterProvider, ProfileSwitch, StartedBackend, StartedCluster } from "../providers/provider.ts";
+import { claimStateDir, LAB_STATE_FILE, readLabState, removeSecrets, writeLabState, type LabState, type ProviderRecords } from "../providers/lab-state.ts";
+import type { BackendEndpoint, ClusterProvider, ProfileSwitch, StartedBackend, StartedCluster, StartedOpa } from "../providers/provider.ts";
 import { processCleanup, type CleanupRegistry } from "../util/cleanup.ts";
 import { ConfigError, ProviderUnavailableError } from "../util/errors.ts";
+import { ensureOpa } from "../opa/opa-binary.ts";
+import { prepareUserPolicy } from "../opa/byo-policy.ts";
 import { silentLogger, task, type Logger, type Progress } from "../util/logger.ts";
 
 export interface LabOptions {
@@ -37,6 +39,12 @@ export interface LabOptions {
   skipLint?: boolean;
   /** Initial stub policy (default: the stub's DEFAULT_POLICY). */
   policy?: StubPolicy;
+  /**
+   * The opa mechanism only: the user's own Rego file, played instead of the shipped policy (see
+   * opa/byo-policy.ts: v0 files load with --v0-compatible; an allow-like rule decides). Checked with
+   * opa before anything starts.
+   */
+  opaPolicyFile?: string;
   fault?: FaultSpec;
   /** Require mTLS between apiserver and stub. */
   mtls?: boolean;
@@ -64,6 +72,8 @@ export interface StartedLab extends AsyncDisposable {
   /** The stub's control surface; undefined with an external backend. */
   readonly stub?: StubControl;
   readonly backend?: StartedBackend;
+  /** The opa mechanism's OPA server; undefined under the other mechanisms. */
+  readonly opa?: StartedOpa;
   readonly profile: AdmissionProfile;
   readonly k8sVersion: string;
   /** The mechanism in force, and how scenario settings reach it. */
@@ -87,6 +97,13 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
   if (o.externalBackend && mechanismName === "vap") {
     throw new ConfigError([{ file: "externalBackend", path: "", message: "the vap mechanism has no backend: the apiserver decides alone" }], "invalid lab options");
   }
+  if (mechanismName === "opa") {
+    if (o.externalBackend) throw new ConfigError([{ file: "externalBackend", path: "", message: "the opa mechanism's backend is the lab's own OPA server" }], "invalid lab options");
+    if (!o.provider.startOpa) throw new ConfigError([{ file: "command line", path: "--mechanism", message: opaUnsupportedMessage(o.provider.name) }], "invalid lab options");
+  } else if (o.opaPolicyFile !== undefined) {
+    throw new ConfigError([{ file: o.opaPolicyFile, path: "--policy", message: `a Rego policy is played by --mechanism opa, not ${mechanismName}` }], "invalid lab options");
+  }
+  const userPolicy = o.opaPolicyFile === undefined ? undefined : await prepareUserPolicy({ opa: await ensureOpa({ logger, progress: o.progress, signal: o.signal }), file: o.opaPolicyFile, signal: o.signal });
   const preflight = await o.provider.preflight();
   if (!preflight.usable) throw new ProviderUnavailableError(o.provider.name, preflight.reasons);
   const ownsStateDir = !o.stateDir;
@@ -109,11 +126,13 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
   const removeTemp = ownsStateDir ? cleanup.add(`temp dir ${stateDir}`, () => rm(stateDir, { recursive: true, force: true })) : () => {};
 
   let backend: StartedBackend | undefined;
+  let opa: StartedOpa | undefined;
   let cluster: StartedCluster | undefined;
   let mechanism: StartedMechanism | undefined;
   // Until start returns, a signal (Ctrl-C during `up`) must undo what a failed start undoes: the
   // provider stops its own processes, this stops the stub (detached for `up`) and removes the keys.
   const abandonStart = cleanup.add(`starting lab in ${stateDir}`, async () => {
+    await opa?.stop();
     await backend?.stop();
     if (!o.retain && !ownsStateDir) await removeSecrets(stateDir);
   });
@@ -131,11 +150,33 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       });
     }
     const stubRecord = backend ? { controlUrl: backend.controlUrl, reviewUrl: backend.endpoint.url, tokenFile: backend.tokenFile, caFile: backend.caFile } : undefined;
+    let opaRecord: LabState["opa"];
+    const writeEarlyState = () =>
+      writeLabState(stateDir, {
+        provider: o.provider.name,
+        stateDir,
+        k8sVersion,
+        kubeconfig: "",
+        server: "",
+        profile,
+        mechanism: mechanismName,
+        stub: stubRecord,
+        ...(opaRecord ? { opa: opaRecord } : {}),
+        ...mergeRecords(backend?.record, opa?.record),
+        createdAt: new Date().toISOString(),
+      });
     if (backend && stubRecord) {
       // Recorded before the cluster starts, so `down` finds the stub even if this process is killed
       // outright while the cluster comes up. Where the stub runs is the provider's record, stored
       // unread; the provider's start() merges its own fields into it.
-      await writeLabState(stateDir, { provider: o.provider.name, stateDir, k8sVersion, kubeconfig: "", server: "", profile, mechanism: mechanismName, stub: stubRecord, ...backend.record, createdAt: new Date().toISOString() });
+      await writeEarlyState();
+    }
+    if (mechanismName === "opa") {
+      // Before the cluster: it needs the backend's certificate only, and an opa that cannot be found
+      // or built fails the start before a control plane is spent on it. Recorded like the stub.
+      opa = await o.provider.startOpa!({ stateDir, userPolicy, detached: o.detached, logger, progress: o.progress, signal: o.signal });
+      opaRecord = { url: opa.url, tokenFile: opa.tokenFile, caFile: opa.caFile, ...(userPolicy ? { policy: userPolicy.file } : {}) };
+      await writeEarlyState();
     }
     const endpoint = o.externalBackend ?? backend!.endpoint;
     cluster = await o.provider.start({
@@ -151,20 +192,21 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       signal: o.signal,
     });
     const state = await readLabState(stateDir);
-    if (state) await writeLabState(stateDir, { ...state, mechanism: mechanismName, ...(stubRecord ? { stub: stubRecord } : {}) });
+    if (state) await writeLabState(stateDir, { ...state, mechanism: mechanismName, ...(stubRecord ? { stub: stubRecord } : {}), ...(opaRecord ? { opa: opaRecord } : {}) });
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfigPath);
     // Once the cluster runs: the webhook configuration or the policies are API objects, and each is
     // waited for until the apiserver acts on it. ImagePolicyWebhook is already in the flags.
     const started = cluster;
     mechanism = await task(o.progress, `admission mechanism: ${mechanismName}`, () =>
-      startMechanism(mechanismName, { kubeConfig: kc, cluster: started, backend: endpoint, stub: backend?.control, profile, defaultPolicy: o.policy ?? DEFAULT_POLICY, signal: o.signal }),
+      startMechanism(mechanismName, { kubeConfig: kc, cluster: started, backend: endpoint, stub: backend?.control, opa, profile, defaultPolicy: o.policy ?? DEFAULT_POLICY, signal: o.signal }),
     );
   } catch (err) {
     abandonStart();
     if (!o.retain) {
       // A cluster that started, under a mechanism that did not: the provider cleaned up nothing of it.
       await cluster?.stop().catch((e) => logger.warn(`stopping the cluster: ${(e as Error).message}`));
+      await opa?.stop().catch((e) => logger.warn(`stopping OPA: ${(e as Error).message}`));
       await backend?.stop().catch((e) => logger.warn(`stopping the stub: ${(e as Error).message}`));
       if (ownsStateDir) {
         removeTemp();
@@ -188,6 +230,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
     cluster: c,
     stub: backend?.control,
     backend,
+    opa,
     k8sVersion,
     mechanism: mechanism!,
     get profile() {
@@ -208,6 +251,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       stopped = true;
       const errors: unknown[] = [];
       await c.stop().catch((e) => errors.push(e));
+      await opa?.stop().catch((e) => errors.push(e));
       await backend?.stop().catch((e) => errors.push(e));
       if (errors.length) {
         // Something may still run: keep the state file (and the temp dir), the only record `down`
@@ -229,4 +273,16 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
     },
   };
   return lab;
+}
+
+/** Why a provider without `startOpa` refuses the opa mechanism (the same words wherever it is refused). */
+export function opaUnsupportedMessage(provider: string): string {
+  return `opa: the ${provider} provider does not run OPA yet; use --provider local for --mechanism opa`;
+}
+
+/** Two parts of a provider's record (the stub's, OPA's), merged per provider. */
+function mergeRecords(a: ProviderRecords | undefined, b: ProviderRecords | undefined): ProviderRecords {
+  const out: Record<string, object> = { ...a };
+  for (const [k, v] of Object.entries(b ?? {})) out[k] = { ...(out[k] as object | undefined), ...(v as object) };
+  return out as ProviderRecords;
 }

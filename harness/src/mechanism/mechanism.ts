@@ -1,11 +1,12 @@
 // A started mechanism: what the lab does, once the cluster runs, so that exactly one mechanism
 // restricts images, and how a scenario's profile and trust list reach it. ImagePolicyWebhook lives
-// in the apiserver's flags (the provider's part); the webhook and VAP are API objects created here.
-import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+// in the apiserver's flags (the provider's part); the webhook and VAP are API objects created here;
+// OPA (opa-mechanism.ts) is a webhook whose backend is an OPA server the provider started.
+import { AdmissionregistrationV1Api, ApiException, CoreV1Api, type KubeConfig, type V1ValidatingWebhookConfiguration } from "@kubernetes/client-node";
 import { DEFAULT_POLICY, evaluate } from "../../../webhook-stub/src/policy.ts";
 import type { StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import type { AdmissionProfile } from "../profile/profile.ts";
-import type { BackendEndpoint, ProfileSwitch, StartedCluster } from "../providers/provider.ts";
+import type { BackendEndpoint, ProfileSwitch, StartedCluster, StartedOpa } from "../providers/provider.ts";
 import { apiOutcome, podManifest, type ApiOutcome } from "../scenario/k8s-actions.ts";
 import { ConfigError } from "../util/errors.ts";
 import { waitFor } from "../util/wait.ts";
@@ -28,6 +29,12 @@ export interface StartedMechanism {
    * ConfigMap); resolves once the apiserver enforces it. The stub's own scopes are the caller's.
    */
   setNamespacePolicy(namespace: string, policy: StubPolicy): Promise<void>;
+  /**
+   * For a mechanism whose backend is its own, not the stub (OPA): puts a scenario's fault in force
+   * (global, not per namespace) and resolves once the apiserver meets it. Absent otherwise: the
+   * stub's faults are the stub's.
+   */
+  setFault?(fault: string): Promise<void>;
 }
 
 export interface MechanismStartOptions {
@@ -39,19 +46,23 @@ export interface MechanismStartOptions {
   profile: AdmissionProfile;
   /** The trust list of namespaces no scenario owns (`default`, `kube-public`): the stub's default policy. */
   defaultPolicy: StubPolicy;
+  /** The OPA server the opa mechanism registers (started by the provider); required for it. */
+  opa?: StartedOpa;
   signal?: AbortSignal;
 }
 
 /** How long the apiserver may take to act on a new API object (informer-fed; sub-second measured). */
-const ENFORCE_BUDGET_MS = 30_000;
+export const ENFORCE_BUDGET_MS = 30_000;
 /** A namespace of the lab's own, where it checks that the apiserver acts on a new webhook configuration. */
 export const CANARY_NAMESPACE = "imagepolicy-lab-canary";
 /** An image no trust list names, for the lab's own dry-run checks. */
-const PROBE_IMAGE = "imagepolicy-lab-probe.invalid/probe:1";
+export const PROBE_IMAGE = "imagepolicy-lab-probe.invalid/probe:1";
 
 export async function startMechanism(name: MechanismName, o: MechanismStartOptions): Promise<StartedMechanism> {
   if (name === "imagepolicywebhook") return imagePolicyWebhook(o);
   if (name === "webhook") return startWebhook(o);
+  // Loaded on demand: only an OPA lab needs it (and it builds on this module's helpers).
+  if (name === "opa") return (await import("./opa-mechanism.ts")).startOpaMechanism(o);
   return startVap(o);
 }
 
@@ -68,11 +79,11 @@ function imagePolicyWebhook(o: MechanismStartOptions): StartedMechanism {
 }
 
 /** A server-side dry-run pod create in `namespace`: admission runs, nothing is stored. */
-async function dryRunPod(core: CoreV1Api, namespace: string, image: string): Promise<ApiOutcome> {
+export async function dryRunPod(core: CoreV1Api, namespace: string, image: string): Promise<ApiOutcome> {
   return apiOutcome(() => core.createNamespacedPodWithHttpInfo({ namespace, dryRun: "All", body: podManifest({ name: "imagepolicy-lab-probe", images: [image] }) }));
 }
 
-async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
+export async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
   try {
     await core.createNamespace({ body: { metadata: { name, labels: { ...MANAGED_LABELS } } } });
   } catch (err) {
@@ -91,12 +102,52 @@ async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
 async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism> {
   const stub = o.stub;
   if (o.backend.client) throw new ConfigError([{ file: "--mtls", path: "", message: "mTLS from the apiserver to the backend is set up for ImagePolicyWebhook only" }], "invalid mechanism");
-  const admission = o.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  const core = o.kubeConfig.makeApiClient(CoreV1Api);
   // The stub serves AdmissionReview at its own path; the user's server is used at the URL as given.
   const url = stub ? admissionUrl(o.backend.url) : o.backend.url;
   const canary = stub ? undefined : { namespace: CANARY_NAMESPACE };
-  const configuration = (p: AdmissionProfile) => webhookConfiguration({ url, caPem: o.backend.caPem, profile: p, canary });
+  const hook = await installWebhook({ kubeConfig: o.kubeConfig, configuration: (p) => webhookConfiguration({ url, caPem: o.backend.caPem, profile: p, canary }), stub, profile: o.profile, signal: o.signal });
+  let profile = o.profile;
+  return {
+    name: "webhook",
+    usesBackend: true,
+    get profile() {
+      return profile;
+    },
+    async applyProfile(next) {
+      const r = await hook.switchProfile(profile, next);
+      profile = next;
+      return r;
+    },
+    setNamespacePolicy: async () => {},
+  };
+}
+
+/** A registered ValidatingWebhookConfiguration, as the webhook and opa mechanisms change it. */
+export interface InstalledWebhook {
+  /** Replaces the object (with its resourceVersion) by the configuration for `p`; does not wait. */
+  replace(p: AdmissionProfile): Promise<void>;
+  /** Waits until the canary shows `p`'s failurePolicy in force. */
+  enforced(p: AdmissionProfile): Promise<void>;
+  /** From `from` to `to`: replaced and waited for when the failurePolicy differs, else nothing (0 ms). */
+  switchProfile(from: AdmissionProfile, to: AdmissionProfile): Promise<ProfileSwitch>;
+}
+
+/**
+ * Creates the webhook configuration `configuration(profile)` and resolves once the apiserver acts on
+ * it with the profile's failurePolicy. With the stub, a canary namespace whose reviews the stub
+ * fails shows the failurePolicy; without it (the user's backend, OPA) the configuration's canary
+ * webhook, which always fails, does (webhookConfiguration's `canary`).
+ */
+export async function installWebhook(o: {
+  kubeConfig: KubeConfig;
+  configuration: (p: AdmissionProfile) => V1ValidatingWebhookConfiguration;
+  stub?: StubControl;
+  profile: AdmissionProfile;
+  signal?: AbortSignal;
+}): Promise<InstalledWebhook> {
+  const { stub, configuration } = o;
+  const admission = o.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const core = o.kubeConfig.makeApiClient(CoreV1Api);
   await ensureNamespace(core, CANARY_NAMESPACE);
   // With the stub, the canary namespace's reviews always fail (HTTP 500): the answer then shows the
   // failurePolicy in force (500 for Fail, admitted for Ignore), and the journal that the webhook was
@@ -114,7 +165,6 @@ async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism>
     const canaryFailed = r.code === 500 && (r.message ?? "").includes(`failed calling webhook "${CANARY_WEBHOOK_NAME}"`);
     return want === "Fail" ? canaryFailed : r.allowed;
   };
-  let profile = o.profile;
   const enforced = async (p: AdmissionProfile): Promise<void> => {
     const want = failurePolicyFor(p);
     await waitFor(`the apiserver calling webhook ${WEBHOOK_CONFIG_NAME} with failurePolicy ${want}`, async () => ((await shows(want)) ? true : undefined), {
@@ -130,43 +180,38 @@ async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism>
     body.metadata = { ...body.metadata, resourceVersion: metadata?.resourceVersion };
     await admission.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIG_NAME, body });
   };
-  if (stub || failurePolicyFor(profile) === "Fail") {
-    await admission.createValidatingWebhookConfiguration({ body: configuration(profile) });
-    await enforced(profile);
+  if (stub || failurePolicyFor(o.profile) === "Fail") {
+    await admission.createValidatingWebhookConfiguration({ body: configuration(o.profile) });
+    await enforced(o.profile);
   } else {
     // With the user's backend and Ignore, "admitted" would also be what a cluster without the
     // configuration answers: start with Fail (a refusal only the canary gives), then switch, so the
     // admission seen afterwards can only come from the canary failing open.
-    const fail = { ...profile, defaultAllow: false };
+    const fail = { ...o.profile, defaultAllow: false };
     await admission.createValidatingWebhookConfiguration({ body: configuration(fail) });
     await enforced(fail);
-    await replace(profile);
-    await enforced(profile);
+    await replace(o.profile);
+    await enforced(o.profile);
   }
   return {
-    name: "webhook",
-    usesBackend: true,
-    get profile() {
-      return profile;
-    },
-    async applyProfile(next) {
-      if (failurePolicyFor(next) === failurePolicyFor(profile)) {
-        profile = next;
-        return { elapsedMs: 0 };
-      }
+    replace,
+    enforced,
+    async switchProfile(from, to) {
+      if (failurePolicyFor(to) === failurePolicyFor(from)) return { elapsedMs: 0 };
       const t0 = performance.now();
       // From one failurePolicy to the other, the canary's answer changes: that is the new object in force.
-      await replace(next);
-      await enforced(next);
-      profile = next;
+      await replace(to);
+      await enforced(to);
       return { elapsedMs: performance.now() - t0 };
     },
-    setNamespacePolicy: async () => {},
   };
 }
 
-/** The trust list a VAP can express: registries and repository prefixes, nothing else of a stub policy. */
-export function vapTrust(policy: StubPolicy, where = "policy"): { registries: string[]; repositories: string[] } {
+/**
+ * The trust list a VAP (or OPA's shipped policy: `mechanism`) can express: registries and repository
+ * prefixes, nothing else of a stub policy.
+ */
+export function vapTrust(policy: StubPolicy, where = "policy", mechanism: "vap" | "opa" = "vap"): { registries: string[]; repositories: string[] } {
   const extra = [
     policy.denyPatterns.length && "denyPatterns",
     policy.requireDigest && "requireDigest",
@@ -175,7 +220,7 @@ export function vapTrust(policy: StubPolicy, where = "policy"): { registries: st
     Object.keys(policy.auditAnnotations).length && "auditAnnotations",
   ].filter(Boolean);
   if (extra.length) {
-    throw new ConfigError([{ file: where, path: String(extra[0]), message: `the vap mechanism's policy is a trust list (registries and repositories); ${extra.join(", ")} cannot be expressed` }], "invalid policy for vap");
+    throw new ConfigError([{ file: where, path: String(extra[0]), message: `the ${mechanism} mechanism's policy is a trust list (registries and repositories); ${extra.join(", ")} cannot be expressed` }], `invalid policy for ${mechanism}`);
   }
   return { registries: [...policy.allowRegistries], repositories: [...policy.allowRepositories] };
 }
@@ -226,11 +271,19 @@ export async function setVapTrust(core: CoreV1Api, namespace: string, policy: St
     if (!(err instanceof ApiException && err.code === 404)) throw err;
     await core.createNamespacedConfigMap({ namespace, body });
   }
+  return waitForTrust(core, namespace, policy, before, { what: "the ValidatingAdmissionPolicy", signal: o.signal });
+}
+
+/**
+ * Waits until a dry run in `namespace` shows `policy` rather than `before` (probeFor); resolves to
+ * the wait's length in ms (0 when no image tells the two apart). `what` names who enforces it.
+ */
+export async function waitForTrust(core: CoreV1Api, namespace: string, policy: StubPolicy, before: StubPolicy | undefined, o: { what: string; signal?: AbortSignal }): Promise<number> {
   const probe = probeFor(policy, before);
   if (!probe) return 0;
   const t0 = performance.now();
   await waitFor(
-    `the ValidatingAdmissionPolicy using the new trust list in ${namespace}`,
+    `${o.what} using the new trust list in ${namespace}`,
     async () => {
       const r = await dryRunPod(core, namespace, probe.image);
       if (probe.allowed) return r.allowed ? true : undefined;

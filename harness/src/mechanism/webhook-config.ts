@@ -1,6 +1,7 @@
-// The `webhook` mechanism's API object: a ValidatingWebhookConfiguration that sends AdmissionReview
-// v1 to the stub's /validate endpoint for pods (including `kubectl debug`'s ephemeral containers)
-// and for the workload kinds whose pod templates carry images (mechanisms.md §C).
+// The `webhook` and `opa` mechanisms' API object: a ValidatingWebhookConfiguration that sends
+// AdmissionReview v1 to the stub's /validate endpoint (or OPA's decision path) for pods (including
+// `kubectl debug`'s ephemeral containers) and for the workload kinds whose pod templates carry
+// images (mechanisms.md §C).
 import type { V1ValidatingWebhookConfiguration } from "@kubernetes/client-node";
 import { DEFAULT_ADMISSION_PATH } from "../../../webhook-stub/src/server.ts";
 import type { AdmissionProfile } from "../profile/profile.ts";
@@ -8,6 +9,8 @@ import type { AdmissionProfile } from "../profile/profile.ts";
 export const WEBHOOK_CONFIG_NAME = "imagepolicy-lab";
 /** Appears in every message the apiserver writes about it: `admission webhook "images.imagepolicy-lab.dev" denied the request: ...`. */
 export const WEBHOOK_NAME = "images.imagepolicy-lab.dev";
+/** The opa mechanism's webhook (same configuration object): its own name, so messages say OPA answered. */
+export const OPA_WEBHOOK_NAME = "opa.imagepolicy-lab.dev";
 /** v1's default, written out so the lab's behavior does not depend on it. */
 export const WEBHOOK_TIMEOUT_SECONDS = 10;
 /** Labels of everything the lab creates in the cluster for a mechanism. */
@@ -30,7 +33,7 @@ export function admissionUrl(reviewUrl: string): string {
   return u.toString();
 }
 
-/** The canary webhook's name (only with the user's backend; see `canary` in webhookConfiguration). */
+/** The canary webhook's name (with the user's backend or OPA; see `canary` in webhookConfiguration). */
 export const CANARY_WEBHOOK_NAME = "canary.imagepolicy-lab.dev";
 /**
  * Where the canary webhook points: a loopback port nothing listens on (port 1, tcpmux, is unassigned
@@ -39,12 +42,19 @@ export const CANARY_WEBHOOK_NAME = "canary.imagepolicy-lab.dev";
 export const CANARY_WEBHOOK_URL = "https://127.0.0.1:1/imagepolicy-lab-canary";
 
 /**
- * `canary`: with the user's backend the lab cannot make the backend fail to see which failurePolicy
+ * `canary`: with the user's backend (or OPA) the lab cannot make the backend fail to see which failurePolicy
  * the apiserver uses, so a second webhook does it: it answers for pod creates in that one namespace
  * only (which the main webhook then leaves out), always fails, and has the same failurePolicy. Both
  * live in one object, so the apiserver acting on the canary means it acts on the main webhook too.
  */
-export function webhookConfiguration(o: { url: string; caPem: string; profile: AdmissionProfile; canary?: { namespace: string } }): V1ValidatingWebhookConfiguration {
+export function webhookConfiguration(o: {
+  url: string;
+  caPem: string;
+  profile: AdmissionProfile;
+  canary?: { namespace: string };
+  /** The webhook's name, which the apiserver puts in every message about it (default WEBHOOK_NAME; OPA's is OPA_WEBHOOK_NAME). */
+  name?: string;
+}): V1ValidatingWebhookConfiguration {
   const rule = (apiGroups: string[], resources: string[], operations = ["CREATE", "UPDATE"]) => ({ apiGroups, apiVersions: ["v1"], operations, resources, scope: "Namespaced" });
   const excluded = ["kube-system", ...(o.canary ? [o.canary.namespace] : [])];
   return {
@@ -53,7 +63,7 @@ export function webhookConfiguration(o: { url: string; caPem: string; profile: A
     metadata: { name: WEBHOOK_CONFIG_NAME, labels: { ...MANAGED_LABELS } },
     webhooks: [
       {
-        name: WEBHOOK_NAME,
+        name: o.name ?? WEBHOOK_NAME,
         admissionReviewVersions: ["v1"],
         clientConfig: { url: o.url, caBundle: Buffer.from(o.caPem).toString("base64") },
         rules: [

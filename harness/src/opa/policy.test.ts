@@ -74,6 +74,7 @@ describe("the shipped Rego", () => {
       ["registry compared without lower-casing", "registry.rego", "trusted(ref) if lower(ref.registry) in trusted_registries", "trusted(ref) if ref.registry in trusted_registries", "test_a7_upper_case_host_allowed"],
       ["init containers forgotten", "admission.rego", 'all_containers := ["containers", "initContainers", "ephemeralContainers"]', 'all_containers := ["containers", "ephemeralContainers"]', "test_untrusted_init_container_denies"],
       ["a missing trust list allows", "registry.rego", "\tnot trust_given\n", "\tfalse\n", "test_absent_trust_list_denies_everything"],
+      ["a namespace's own list ignored", "registry.rego", "own := data.lab.trust_by_namespace[review_namespace]", "own := data.lab.trust", "test_a_namespace_list_replaces_the_global_one_in_that_namespace"],
     ];
     it.for(mutants)("%s", async ([, file, from, to, mustFail], ctx) => {
       const opa = requireOpa(found, ctx);

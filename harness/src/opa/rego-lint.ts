@@ -141,7 +141,8 @@ export interface RegoModule {
   v0: boolean;
 }
 
-async function parseModule(file: string, o: LintRegoOptions): Promise<RegoModule | undefined> {
+/** `opa parse` of one file, with the v1 parser, else the v0 one; undefined when neither accepts it. */
+export async function parseModule(file: string, o: LintRegoOptions): Promise<RegoModule | undefined> {
   for (const v0 of [false, true]) {
     const r = await tryRun(o.opa, ["parse", "--format", "json", "--json-include", "locations,-comments", ...(v0 ? ["--v0-compatible"] : []), file], {
       timeoutMs: 60_000,
@@ -363,6 +364,16 @@ function gatekeeperFindings(m: RegoModule): RegoFinding[] {
     }
   }
   return out;
+}
+
+/** The module's package path without `data` (e.g. ["cluster", "images"]). */
+export function packagePath(m: RegoModule): string[] {
+  return m.ast.package.path.slice(1).map((t) => String(t.value));
+}
+
+/** Names of the rules that decide "allowed" (see allowRules), in file order, each once. */
+export function allowRuleNames(m: RegoModule): string[] {
+  return [...new Set(allowRules(m).map(ruleName))];
 }
 
 /** Rules that decide "allowed": named like it, or with `default <name> := false`. */

@@ -34,6 +34,8 @@ export interface LabState extends ProviderRecords {
   mechanism?: MechanismName;
   /** The stub backend's control endpoint (where it runs is the provider's record). */
   stub?: { controlUrl: string; reviewUrl: string; tokenFile: string; caFile: string };
+  /** The opa mechanism's OPA server: its URL, bearer token file and CA file (where it runs is the provider's record). */
+  opa?: { url: string; tokenFile: string; caFile: string; /** The user's Rego file it runs instead of the shipped policy. */ policy?: string };
   createdAt: string;
 }
 
@@ -53,10 +55,11 @@ export async function readLabState(stateDir: string): Promise<LabState | undefin
 
 /**
  * Everything a lab writes into its state directory besides `logs/`: keys and certificates (pki/,
- * backend/), kubeconfigs, admission files, etcd data and this state file. Only these are removed,
- * so a state dir given by mistake (`down --state-dir ~`) loses nothing that is not the lab's.
+ * backend/), OPA's token and authz policy (opa/), kubeconfigs, admission files, etcd data and this
+ * state file. Only these are removed, so a state dir given by mistake (`down --state-dir ~`) loses
+ * nothing that is not the lab's.
  */
-export const LAB_FILES = ["admission", "audit-policy.yaml", "backend", "etcd-data", "kind-config.yaml", "kubeconfig", LAB_STATE_FILE, `${LAB_STATE_FILE}.tmp`, LAB_CLAIM_FILE, "pki"] as const;
+export const LAB_FILES = ["admission", "audit-policy.yaml", "backend", "etcd-data", "kind-config.yaml", "exercise", "kubeconfig", "manifests", LAB_STATE_FILE, `${LAB_STATE_FILE}.tmp`, LAB_CLAIM_FILE, "opa", "pki"] as const;
 
 /** Removes keys, certificates, kubeconfigs, admission files and etcd data; keeps logs/ for debugging. */
 export async function removeSecrets(stateDir: string): Promise<void> {

@@ -4,6 +4,7 @@
 import type { AdmissionProfile } from "../profile/profile.ts";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import type { Logger, Progress } from "../util/logger.ts";
+import type { UserRegoPolicy } from "../opa/byo-policy.ts";
 import type { LabState, ProviderRecords } from "./lab-state.ts";
 
 export type ProviderName = "local" | "kind";
@@ -100,6 +101,44 @@ export interface StartedBackend extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+export interface OpaStartOptions {
+  /** Same state directory as the cluster; OPA's token and authz policy go to `<stateDir>/opa/`. It serves with the backend's certificate (`<stateDir>/backend/`), so startBackend comes first. */
+  stateDir: string;
+  /** A user's own policy to load instead of the shipped ones (prepareUserPolicy: the file, its wrapper, v0 or v1). */
+  userPolicy?: UserRegoPolicy;
+  detached?: boolean;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  progress?: Progress;
+  signal?: AbortSignal;
+}
+
+/**
+ * An OPA server (the opa mechanism's backend), started where the provider's apiserver can reach it,
+ * over TLS with the backend's CA. Its data lives in memory only: after `resume()` the caller PUTs
+ * it again.
+ */
+export interface StartedOpa extends AsyncDisposable {
+  /** Base URL as the apiserver reaches it, e.g. https://127.0.0.1:40123 (no path). */
+  readonly url: string;
+  /** PEM of the CA that signed OPA's serving certificate (the webhook's caBundle). */
+  readonly caPem: string;
+  /** The user's policy it runs instead of the shipped one, if any. */
+  readonly userPolicy?: UserRegoPolicy;
+  /** The bearer token file (0600) and CA file, for other commands (`stub set --trust`). */
+  readonly tokenFile: string;
+  readonly caFile: string;
+  /** Replaces the document at `/v1/data/<path>` (e.g. "lab/trust"). */
+  putData(path: string, value: unknown): Promise<void>;
+  /** Stops the server but keeps the handle (the fault "OPA down"); idempotent. */
+  pause(): Promise<void>;
+  /** Starts it again, on the same address with the same files, once it answers; a no-op when running. */
+  resume(): Promise<void>;
+  /** Where it runs, for the provider's own record in the state file (see StartedBackend.record). */
+  readonly record?: ProviderRecords;
+  stop(): Promise<void>;
+}
+
 export interface RemoveDetachedOptions {
   /** The lab's state directory (absolute). */
   stateDir: string;
@@ -118,6 +157,12 @@ export interface ClusterProvider {
   preflight(): Promise<PreflightResult>;
   /** Starts the stub backend first: with defaultAllow false, the cluster's own pods need it (kind). */
   startBackend(options: BackendStartOptions): Promise<StartedBackend>;
+  /**
+   * Starts an OPA server for the opa mechanism, after startBackend (it serves with the backend's
+   * certificate). Absent on providers that cannot run one yet (kind): the lab then refuses the opa
+   * mechanism before anything starts.
+   */
+  startOpa?(options: OpaStartOptions): Promise<StartedOpa>;
   /**
    * Starts the cluster; resolves only when a user can create a pod at once in `default`,
    * `kube-system` and `kube-public` (their `default` ServiceAccounts exist: common/user-ready.ts).

@@ -2,7 +2,7 @@
 // per mechanism. Every number is read from the runs' RunReports; a value nobody observed stays
 // undefined (renderers print "not observed"), and a value that cannot exist (backend calls under VAP,
 // which has no backend) stays undefined too (renderers print "n/a").
-import type { MechanismName } from "../mechanism/names.ts";
+import { mechanismUsesStub, type MechanismName } from "../mechanism/names.ts";
 import { exitCodeFor, NOT_OBSERVED, type RunReport, type ScenarioResult, type StepResult, type Verdict } from "../scenario/result.ts";
 import type { ComparisonReport } from "./comparison.ts";
 
@@ -91,7 +91,7 @@ export function runMechanism(r: RunReport): MechanismName {
  * Mirrors StartedMechanism.usesBackend, which a RunReport does not record.
  */
 export function mechanismUsesBackend(m: MechanismName): boolean {
-  return m !== "vap";
+  return mechanismUsesStub(m);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { MechanismName } from "../mechanism/names.ts";
 import { scenarioMechanisms } from "./for-mechanism.ts";
 import { scenarioProfile } from "./runner.ts";
 
-const MECHANISM_SHORT: Record<MechanismName, string> = { imagepolicywebhook: "IPW", webhook: "webhook", vap: "VAP" };
+const MECHANISM_SHORT: Record<MechanismName, string> = { imagepolicywebhook: "IPW", webhook: "webhook", vap: "VAP", opa: "OPA" };
 
 export const CATALOG_START = "<!-- catalog:start -->";
 export const CATALOG_END = "<!-- catalog:end -->";

@@ -34,7 +34,7 @@ export const CATALOG_TRUSTED_REGISTRY = "trusted.example";
 export const JOURNAL_SUBJECT_TAGS = ["caching", "retries", "request-format", "performance"] as const;
 
 /** The apiserver's own words for a denial the backend returned, per mechanism (what follows is the backend's reason). */
-export const BACKEND_DENIAL_TEXT: Record<Exclude<MechanismName, "vap">, string> = {
+export const BACKEND_DENIAL_TEXT: Record<Exclude<MechanismName, "vap" | "opa">, string> = {
   // plugin/pkg/admission/imagepolicy: "image policy webhook backend denied one or more images: <reason>"
   imagepolicywebhook: "image policy webhook backend denied one or more images",
   // "admission webhook \"<name>\" denied the request: <message>" (or "... without explanation")
@@ -65,6 +65,7 @@ export function checkDeclaredTrust(trust: string[]): void {
 export function forExternalBackend(doc: ScenarioDoc, o: { trust: string[]; mechanism: MechanismName }): ExternalBackendView {
   const na = (notApplicable: string) => ({ notApplicable });
   if (o.mechanism === "vap") return na("the vap mechanism has no backend");
+  if (o.mechanism === "opa") return na("the opa mechanism's backend is the lab's own OPA server");
   const b = doc.backend;
   if (!b) return na("its expectations follow the stub's default policy (it has no `backend: { trust: [...] }` block)");
   if (b.fault !== undefined && b.fault.trim() !== "healthy") return na(`needs the stub's fault "${b.fault}"`);
@@ -186,7 +187,7 @@ export function mapTrustedImage(image: string, target: string): string {
 }
 
 /** The step without checks the lab cannot observe with another backend, and what was dropped. */
-function withoutUnobservable(st: StepDoc, mechanism: Exclude<MechanismName, "vap">): { step: StepDoc; dropped: string[] } {
+function withoutUnobservable(st: StepDoc, mechanism: Exclude<MechanismName, "vap" | "opa">): { step: StepDoc; dropped: string[] } {
   const e = st.expect;
   if (!e) return { step: st, dropped: [] };
   const kept: Record<string, unknown> = { ...e };

@@ -58,7 +58,7 @@ describe("invalid testdata: file:line: path: message", () => {
     "invalid-api-version.yaml": ['invalid-api-version.yaml:1: apiVersion: apiVersion must be imagepolicy-lab.dev/v1alpha1, got "imagepolicy-lab.dev/v1"'],
     "invalid-expect-type.yaml": ["invalid-expect-type.yaml:9: steps.1.expect.allowed: Invalid input: expected boolean, received string"],
     "invalid-yaml-syntax.yaml": ["invalid-yaml-syntax.yaml:4: YAML syntax: Nested mappings are not allowed in compact mappings"],
-    "invalid-unknown-mechanism.yaml": ['invalid-unknown-mechanism.yaml:5: mechanisms.1: unknown mechanism "opa-gatekeeper"; expected one of imagepolicywebhook, webhook, vap'],
+    "invalid-unknown-mechanism.yaml": ['invalid-unknown-mechanism.yaml:5: mechanisms.1: unknown mechanism "opa-gatekeeper"; expected one of imagepolicywebhook, webhook, vap, opa'],
     "invalid-mechanism-expectation.yaml": [
       "invalid-mechanism-expectation.yaml:11: steps.0.expect.byMechanism.vap: expectations for vap, but this step plays only under imagepolicywebhook, webhook",
       "invalid-mechanism-expectation.yaml:17: steps.1.expect.byMechanism.imagepolicywebhook: expectations for imagepolicywebhook, but this step plays only under webhook",
@@ -69,6 +69,12 @@ describe("invalid testdata: file:line: path: message", () => {
       "invalid-vap-backend.yaml:6: backend.policyFile: vap's policy is a trust list: use `trust:` (registries and repositories), not policyFile",
       "invalid-vap-backend.yaml:8: steps.0.setBackend.fault: vap has no backend to fail: a fault applies to imagepolicywebhook and webhook only (give this step `mechanisms: [imagepolicywebhook, webhook]`)",
       "invalid-vap-backend.yaml:12: steps.2.expect.byMechanism.vap.backendCalls: vap has no backend, so backendCalls is never observed under it",
+    ],
+    "invalid-opa-backend.yaml": [
+      'invalid-opa-backend.yaml:6: backend.fault: opa plays only the faults refuse (OPA stopped, connections refused) and status:404 (an undefined decision, OPA answers 404); "status:500" needs the stub (leave opa out of the scenario\'s `mechanisms:`)',
+      'invalid-opa-backend.yaml:8: steps.0.setBackend.fault: opa plays only the faults refuse (OPA stopped, connections refused) and status:404 (an undefined decision, OPA answers 404); "hang" needs the stub (give this step `mechanisms: [webhook]`)',
+      "invalid-opa-backend.yaml:13: steps.4.setBackend.policy: opa's policy (policies/opa) takes a trust list: use `trust:` (registries and repositories), not policy",
+      "invalid-opa-backend.yaml:15: steps.5.expect.byMechanism.opa.backendCalls: opa's calls go to OPA, which the lab does not journal, so backendCalls is never observed under it",
     ],
     // Every problem at once; the failed step 0 still sets its mark, so step 2 gets no follow-on error.
     "invalid-many.yaml": [

@@ -7,6 +7,7 @@ import { lintProfile } from "../profile/profile.ts";
 import { ConfigError, type ConfigIssue } from "../util/errors.ts";
 import { readYamlSource, zodIssues, type YamlLimits, type YamlSource } from "../util/yaml-source.ts";
 import { DEFAULT_MECHANISM, isMechanismName, type MechanismName } from "../mechanism/names.ts";
+import { opaFaultIssue } from "../mechanism/opa-faults.ts";
 import { BACKEND_EXPECTATIONS } from "./for-mechanism.ts";
 import { scenarioSchema, STEP_ACTIONS, stepSchemas, type ScenarioDoc, type StepDoc } from "./schema.ts";
 
@@ -40,6 +41,7 @@ export function validateScenario(src: YamlSource): ConfigIssue[] {
   const value = (src.value && typeof src.value === "object" ? src.value : {}) as { steps?: unknown; profile?: unknown; namespaces?: unknown; mechanisms?: unknown; backend?: unknown };
   const scenarioMechanisms = scenarioMechanismsOf(value.mechanisms);
   issues.push(...vapBackendIssues(value.backend, scenarioMechanisms, (p) => src.lineOf(["backend", ...p]), "backend", src.file));
+  issues.push(...opaBackendIssues(value.backend, scenarioMechanisms, (p) => src.lineOf(["backend", ...p]), "backend", src.file));
   const steps = Array.isArray(value.steps) ? (value.steps as unknown[]) : [];
   const declared = Array.isArray(value.namespaces) ? value.namespaces.filter((n): n is string => typeof n === "string") : [];
   const marks = new Set<string>();
@@ -92,13 +94,18 @@ export function validateScenario(src: YamlSource): ConfigIssue[] {
         at(["expect", "byMechanism", m], `expectations for ${m}, but this step plays only under ${stepMechanisms.join(", ")}${value.mechanisms === undefined ? " (a scenario without `mechanisms:` applies to imagepolicywebhook only)" : ""}`);
       }
     }
-    // Nothing calls a backend under vap: a journal count there would be a number nobody observed.
-    for (const k of BACKEND_EXPECTATIONS) {
-      const v = step.expect?.byMechanism?.vap?.[k];
-      if (v !== undefined && v !== null) at(["expect", "byMechanism", "vap", k], `vap has no backend, so ${k} is never observed under it`);
+    // Nothing calls the stub under vap or opa: a journal count there would be a number nobody observed.
+    for (const m of ["vap", "opa"] as const) {
+      for (const k of BACKEND_EXPECTATIONS) {
+        const v = step.expect?.byMechanism?.[m]?.[k];
+        const why = m === "vap" ? "vap has no backend" : "opa's calls go to OPA, which the lab does not journal";
+        if (v !== undefined && v !== null) at(["expect", "byMechanism", m, k], `${why}, so ${k} is never observed under it`);
+      }
     }
     if ("setBackend" in step) {
-      for (const issue of vapBackendIssues(step.setBackend, stepMechanisms, (p) => src.lineOf(["steps", i, "setBackend", ...p]), `steps.${i}.setBackend`, src.file)) issues.push(issue);
+      const lineOf = (p: PropertyKey[]) => src.lineOf(["steps", i, "setBackend", ...p]);
+      issues.push(...vapBackendIssues(step.setBackend, stepMechanisms, lineOf, `steps.${i}.setBackend`, src.file));
+      issues.push(...opaBackendIssues(step.setBackend, stepMechanisms, lineOf, `steps.${i}.setBackend`, src.file));
     }
     if (step.repeat && !step.expect) at(["repeat"], "repeat needs expectations to wait for");
     if ("wait" in step && step.expect) at(["expect"], "a wait step has nothing to check");
@@ -130,6 +137,25 @@ function vapBackendIssues(raw: unknown, mechanisms: MechanismName[], lineOf: (p:
   }
   for (const k of ["policy", "policyFile"]) {
     if (b[k] !== undefined) issues.push({ file, line: lineOf([k]), path: `${path}.${k}`, message: `vap's policy is a trust list: use \`trust:\` (registries and repositories), not ${k}` });
+  }
+  return issues;
+}
+
+/**
+ * Under opa the backend is a real OPA with the shipped policy: its policy is a trust list, and it
+ * plays only the faults opa-faults.ts lists (stopped, an undefined decision). A backend block that
+ * asks for more, in a scenario (or step) that plays under opa, is an error.
+ */
+function opaBackendIssues(raw: unknown, mechanisms: MechanismName[], lineOf: (p: PropertyKey[]) => number | undefined, path: string, file: string): ConfigIssue[] {
+  if (!mechanisms.includes("opa") || !raw || typeof raw !== "object") return [];
+  const b = raw as Record<string, unknown>;
+  const issues: ConfigIssue[] = [];
+  const others = mechanisms.filter((m) => m !== "opa");
+  const fix = path === "backend" ? "leave opa out of the scenario's `mechanisms:`" : `give this step \`mechanisms: [${others.join(", ")}]\``;
+  const problem = typeof b.fault === "string" ? opaFaultIssue(b.fault) : undefined;
+  if (problem) issues.push({ file, line: lineOf(["fault"]), path: `${path}.fault`, message: `${problem} (${fix})` });
+  for (const k of ["policy", "policyFile"]) {
+    if (b[k] !== undefined) issues.push({ file, line: lineOf([k]), path: `${path}.${k}`, message: `opa's policy (policies/opa) takes a trust list: use \`trust:\` (registries and repositories), not ${k}` });
   }
   return issues;
 }

@@ -145,6 +145,16 @@ describe("isIsolatable", () => {
   ])("%s", (_label, more, want) => {
     expect(isIsolatable(scenario("x", undefined, more).doc)).toBe(want);
   });
+
+  // OPA's faults (its process stopped, its webhook pointed at an undefined decision) act for everyone.
+  it.each<[string, Partial<ScenarioDoc>, boolean]>([
+    ["a policy only", { backend: { trust: ["trusted.example"] } }, true],
+    ["status:404", withFault("status:404"), false],
+    ["refuse set by a later step", laterFault("refuse"), false],
+    ["healthy set by a later step", laterFault("healthy"), true],
+  ])("with global faults (opa): %s", (_label, more, want) => {
+    expect(isIsolatable(scenario("x", undefined, more).doc, { globalFaults: true })).toBe(want);
+  });
 });
 
 describe("scheduleGroup", () => {
@@ -165,6 +175,12 @@ describe("scheduleGroup", () => {
       background: ["slow-hang", "slow-delay"],
       foreground: ["plain", "errors"],
     });
+  });
+
+  it("with global faults (opa) any fault but healthy runs alone", () => {
+    const s = scheduleGroup(group, { scopes: true, globalFaults: true });
+    expect(s.background).toEqual([]);
+    expect(names(s.foreground)).toEqual(["plain"]);
   });
 
   it("plays nothing alongside without namespace scopes (no stub): slow scenarios wait in the foreground", () => {

@@ -164,7 +164,7 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
   };
   for (const group of plan) {
     const indexed = group.scenarios.map((s) => ({ s, doc: s.doc, index: order++ }));
-    const { alone: exclusive, background, foreground: shared } = scheduleGroup(indexed, { scopes: lab.stub !== undefined });
+    const { alone: exclusive, background, foreground: shared } = scheduleGroup(indexed, { scopes: lab.stub !== undefined, globalFaults: lab.mechanism.setFault !== undefined });
     try {
       if (group.scenarios[0]) await player.prepare(group.scenarios[0]);
     } catch (err) {
@@ -231,10 +231,11 @@ export interface GroupSchedule<T> {
  * faults (refuse, bad-cert) would cut those waits short, so they run first, alone. Without namespace
  * scopes (`scopes: false`: no stub, so nothing keeps backend settings apart) nothing runs alongside.
  */
-export function scheduleGroup<T extends { doc: ScenarioDoc }>(scenarios: T[], o: { scopes: boolean }): GroupSchedule<T> {
-  const background = o.scopes ? scenarios.filter((s) => s.doc.slow && isIsolatable(s.doc)) : [];
+export function scheduleGroup<T extends { doc: ScenarioDoc }>(scenarios: T[], o: { scopes: boolean; globalFaults?: boolean }): GroupSchedule<T> {
+  const isolatable = (doc: ScenarioDoc) => isIsolatable(doc, { globalFaults: o.globalFaults });
+  const background = o.scopes ? scenarios.filter((s) => s.doc.slow && isolatable(s.doc)) : [];
   const rest = scenarios.filter((s) => !background.includes(s));
-  return { alone: rest.filter((s) => !isIsolatable(s.doc)), background, foreground: rest.filter((s) => isIsolatable(s.doc)) };
+  return { alone: rest.filter((s) => !isolatable(s.doc)), background, foreground: rest.filter((s) => isolatable(s.doc)) };
 }
 
 /**
@@ -288,7 +289,7 @@ async function runOne(s: LoadedScenario, ctx: Ctx): Promise<ScenarioResult> {
     // an apiserver restart its watches come back only after a backoff of seconds; scenarios are about
     // admission, so they create it themselves (409 when the controller-manager was first).
     await Promise.all(namespaces.map((n) => ctx.k8s.ensureDefaultServiceAccount(n)));
-    backend = ctx.stub ? new ScenarioBackend(ctx.stub, isIsolatable(doc), namespaces, s.file, ctx.lab.mechanism) : undefined;
+    backend = ctx.stub ? new ScenarioBackend(ctx.stub, isIsolatable(doc, { globalFaults: ctx.lab.mechanism.setFault !== undefined }), namespaces, s.file, ctx.lab.mechanism) : undefined;
     await backend?.apply(doc.backend ?? {});
     const marks = new Map<string, Mark>();
     for (const [i, step] of doc.steps.entries()) {
@@ -358,10 +359,13 @@ const CONNECTION_FAULTS = /^(refuse|bad-cert)$/;
 /**
  * Whether a scenario can keep its backend settings to its own namespaces (the stub's namespace
  * scopes). Such scenarios do not disturb each other, so slow ones can run alongside the rest.
+ * `globalFaults`: the mechanism plays faults on its own backend for everyone (OPA stopped, or its
+ * webhook pointed elsewhere), so any fault but healthy is global; trust lists stay per namespace.
  */
-export function isIsolatable(doc: ScenarioDoc): boolean {
+export function isIsolatable(doc: ScenarioDoc, o: { globalFaults?: boolean } = {}): boolean {
   const faults = [doc.backend?.fault, ...doc.steps.map((st) => ("setBackend" in st ? st.setBackend.fault : undefined))];
-  return faults.every((f) => f === undefined || !CONNECTION_FAULTS.test(f.trim()));
+  const global = o.globalFaults ? /^(?!healthy$)/ : CONNECTION_FAULTS;
+  return faults.every((f) => f === undefined || !global.test(f.trim()));
 }
 
 /**
@@ -383,11 +387,17 @@ class ScenarioBackend {
 
   async apply(b: BackendDoc): Promise<void> {
     this.policy = (await policyFromDoc(b, dirname(resolve(this.file)), this.namespaces[0]!)) ?? this.policy;
+    const faultBefore = this.fault;
     this.fault = b.fault ?? this.fault;
     if (this.placed !== this.policy) {
       const policy = this.policy;
       await Promise.all(this.namespaces.map((n) => this.mechanism.setNamespacePolicy(n, policy)));
       this.placed = policy;
+    }
+    if (this.mechanism.setFault) {
+      // The mechanism's own backend (OPA) plays the fault; the stub answers nothing for it.
+      if (this.fault !== faultBefore) await this.mechanism.setFault(this.fault);
+      return;
     }
     if (this.scoped) {
       await Promise.all(this.namespaces.map((n) => this.stub.setScope(n, { policy: this.policy, fault: this.fault })));
@@ -402,6 +412,10 @@ class ScenarioBackend {
 
   /** Back to the baseline every scenario starts from: the default policy, healthy. */
   async release(): Promise<void> {
+    if (this.mechanism.setFault) {
+      if (this.fault !== "healthy") await this.mechanism.setFault("healthy");
+      return;
+    }
     if (this.scoped) await Promise.all(this.namespaces.map((n) => this.stub.setScope(n, null)));
     else {
       await this.stub.setPolicy(DEFAULT_POLICY);

@@ -2,7 +2,7 @@
 // invalid), starts one lab per mechanism with the first profile, plays the scenarios that apply to
 // it, writes reports; `--mechanism all` plays each mechanism in turn and compares them.
 import { resolve } from "node:path";
-import { startLab } from "../../lab/lab.ts";
+import { opaUnsupportedMessage, startLab } from "../../lab/lab.ts";
 import { MECHANISM_NAMES, type MechanismName } from "../../mechanism/names.ts";
 import { selectProvider } from "../../providers/select.ts";
 import type { ClusterProvider } from "../../providers/provider.ts";
@@ -38,6 +38,8 @@ export interface RunFlags {
   backendCa?: string;
   /** With --backend-url: the registries or repositories the backend is declared to trust (the expectation). */
   trust?: string[];
+  /** With --mechanism opa: the user's own Rego policy, played instead of the shipped one. */
+  policy?: string;
 }
 
 interface Globals {
@@ -46,6 +48,10 @@ interface Globals {
 }
 
 export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g: Globals): Promise<number> {
+  if (flags.mechanism === "opa" && flags.provider === "kind") throw new ConfigError([{ file: "command line", path: "--mechanism", message: opaUnsupportedMessage("kind") }], "invalid flags for the mechanism");
+  if (flags.policy !== undefined && (flags.mechanism !== "opa" || !flags.policy.endsWith(".rego"))) {
+    throw new ConfigError([{ file: "command line", path: "--policy", message: "a Rego policy (.rego) for --mechanism opa: the catalog then shows what it really does (other mechanisms take their trust lists from the scenarios)" }], "invalid flags for the mechanism");
+  }
   const backendIssues = runBackendFlagIssues(flags);
   if (backendIssues.length) throw new ConfigError(backendIssues, "invalid backend flags");
   const files = await resolveScenarioArgs(names.map((n) => (n.includes("/") || n.endsWith(".yaml") ? resolve(io.cwd, n) : n)));
@@ -97,12 +103,15 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
 
   // The comparison: one lab per mechanism, one after the other (one mechanism per lab: admission
   // stops at the first denial, so a second would only see what the first admitted).
-  logger.info(`provider: ${provider.name} (${why}); mechanisms: ${mechanisms.join(", ")}; ${scenarios.length} scenarios`);
+  // A provider that cannot run OPA yet (kind) compares the others; `--mechanism opa` alone says why it cannot.
+  const playable = mechanisms.filter((m) => m !== "opa" || provider.startOpa);
+  for (const m of mechanisms.filter((x) => !playable.includes(x))) logger.warn(`leaving out ${m}: ${opaUnsupportedMessage(provider.name)}`);
+  logger.info(`provider: ${provider.name} (${why}); mechanisms: ${playable.join(", ")}; ${scenarios.length} scenarios`);
   const started = new Date();
   const t0 = performance.now();
   const runs: RunReport[] = [];
   let labError: string | undefined;
-  for (const mechanism of mechanisms) {
+  for (const mechanism of playable) {
     const selected = applicable(mechanism);
     if (!selected.length) continue;
     logger.info(`── ${mechanism}: ${describeSelection(selected.length, scenarios.length, mechanism)}`);
@@ -205,6 +214,7 @@ async function playMechanism(mechanism: MechanismName, scenarios: LoadedScenario
       stateDir: flags.stateDir ? resolve(io.cwd, flags.stateDir) : undefined,
       k8sVersion: flags.k8sVersion,
       profile: first,
+      opaPolicyFile: flags.policy ? resolve(io.cwd, flags.policy) : undefined,
       externalBackend: c.external ? { url: c.external.url, caPem: c.external.caPem } : undefined,
       logger,
       progress: terminalProgress(io, c.g.quiet),

@@ -9,7 +9,9 @@ import { readLabState, type LabState } from "../../providers/lab-state.ts";
 import { ConfigError } from "../../util/errors.ts";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import type { StubPolicy } from "../../../../webhook-stub/src/types.ts";
-import { setVapTrust, vapTrust } from "../../mechanism/mechanism.ts";
+import { setVapTrust, vapTrust, waitForTrust } from "../../mechanism/mechanism.ts";
+import { OPA_GLOBAL_TRUST_DATA, opaTrust } from "../../mechanism/opa-mechanism.ts";
+import { OpaDataClient } from "../../opa/opa-server.ts";
 import { TRUST_PARAM_NAME } from "../../mechanism/vap-objects.ts";
 import type { CliIO } from "../io.ts";
 
@@ -46,6 +48,7 @@ export async function set(flags: { stateDir: string; policy?: string; trust?: st
   const stateDir = resolve(io.cwd, flags.stateDir);
   const labState = await readLabState(stateDir);
   if (labState?.mechanism === "vap") return setVapLabTrust(flags, labState, policy, io);
+  if (labState?.mechanism === "opa") return setOpaLabTrust(flags, labState, policy, io);
   const { client, state } = await clientFor(stateDir);
   if (policy) await client.setPolicy(policy);
   if (flags.trust?.length) await client.setPolicy(labTrustPolicy(state.provider, flags.trust));
@@ -92,5 +95,47 @@ async function setVapLabTrust(flags: { policy?: string; trust?: string[]; fault?
     const ms = await setVapTrust(core, ns, policy);
     io.stdout.write(`vap: ${ns} trusts registries=[${policy.allowRegistries.join(", ")}] repositories=[${policy.allowRepositories.join(", ")}]${ms ? ` (enforced after ${ms.toFixed(0)} ms)` : ""}\n`);
   }
+  return 0;
+}
+
+/**
+ * An OPA lab's trust list is OPA data: `--trust` (or a policy that is only a trust list) replaces
+ * the global list (data.lab.trust) and returns once the apiserver's calls to OPA show it in
+ * `default`. Faults are OPA's own (stopped, an undefined decision) and played by scenarios.
+ */
+async function setOpaLabTrust(flags: { policy?: string; trust?: string[]; fault?: string; healthy?: boolean }, state: LabState, filePolicy: StubPolicy | undefined, io: CliIO): Promise<number> {
+  if (flags.fault !== undefined || flags.healthy) {
+    throw new ConfigError(
+      [{ file: "command line", path: flags.fault !== undefined ? "--fault" : "--healthy", message: "this lab's mechanism is opa: `stub set` changes OPA's trust list; OPA's faults (refuse, status:404) are played by scenarios (setBackend)" }],
+      "invalid stub set flags",
+    );
+  }
+  if (!state.opa) throw new ConfigError([{ file: state.stateDir, path: "", message: "this opa lab recorded no OPA server (started by an older imagepolicy-lab?); restart it with `down` and `up`" }]);
+  const policy = filePolicy ?? trustPolicy(flags.trust ?? []);
+  const doc = opaTrust(policy, flags.policy ?? "--trust");
+  const read = (file: string, what: string) =>
+    readFile(file, "utf8").catch((err: Error) => {
+      throw new ConfigError([{ file, path: "", message: `cannot read OPA's ${what} (recorded in ${state.stateDir}): ${err.message}` }], "the lab's OPA cannot be reached");
+    });
+  const client = new OpaDataClient({ url: state.opa.url, token: (await read(state.opa.tokenFile, "token")).trim(), caPem: await read(state.opa.caFile, "CA certificate") });
+  // The list in force before, so the wait can tell the new one from it (a hand-written one may not parse).
+  const old = (await client.get(OPA_GLOBAL_TRUST_DATA)) as { registries?: unknown; repositories?: unknown } | undefined;
+  let before: StubPolicy | undefined;
+  try {
+    before = old ? trustPolicy([...(old.registries as string[]), ...(old.repositories as string[])]) : undefined;
+  } catch {
+    before = undefined;
+  }
+  await client.put(OPA_GLOBAL_TRUST_DATA, doc);
+  const shown = `opa: data.lab.trust: registries=[${doc.registries.join(", ")}] repositories=[${doc.repositories.join(", ")}]`;
+  if (state.opa.policy) {
+    // The user's own policy decides whether it reads the list at all: nothing to wait for.
+    io.stdout.write(`${shown} (your policy ${state.opa.policy} decides whether it reads it)\n`);
+    return 0;
+  }
+  const kc = new KubeConfig();
+  kc.loadFromFile(state.kubeconfig);
+  const ms = await waitForTrust(kc.makeApiClient(CoreV1Api), "default", policy, before, { what: "OPA" });
+  io.stdout.write(`${shown}${ms ? ` (enforced after ${ms.toFixed(0)} ms)` : ""}\n`);
   return 0;
 }

@@ -36,4 +36,15 @@ describe("upSummary", () => {
     expect(text).toContain("failurePolicy=Ignore timeoutSeconds=10");
     expect(text).toContain("backend:    https://127.0.0.1:1/validate (stub");
   });
+
+  it("opa: the webhook named for OPA, OPA's decision URL, and the live trust command instead of faults and the journal", () => {
+    const text = upSummary({ ...base, mechanism: "opa", opaUrl: "https://127.0.0.1:3", stub: { reviewUrl: "https://127.0.0.1:1/review", controlUrl: "https://127.0.0.1:2" }, trust: ["trusted.example"] });
+    expect(text).toContain("(local, Kubernetes 1.36.1, OPA)");
+    expect(text).toContain("webhook opa.imagepolicy-lab.dev), failurePolicy=Fail timeoutSeconds=10");
+    expect(text).toContain("backend:    OPA v1.22.3 https://127.0.0.1:3/v0/data/lab/admission/review");
+    expect(text).toContain("refused by OPA's policy");
+    expect(text).toContain("imagepolicy-lab stub set --state-dir .lab --trust trusted.example");
+    expect(text).not.toContain("--fault");
+    expect(text).not.toContain("stub journal");
+  });
 });

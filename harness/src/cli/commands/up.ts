@@ -4,7 +4,7 @@ import { loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy
 import { versionInfo } from "../../binaries/versions.ts";
 import { ensureWritableDir } from "../../util/dirs.ts";
 import { labTrustPolicy } from "../../lab/lab-trust.ts";
-import { startLab } from "../../lab/lab.ts";
+import { opaUnsupportedMessage, startLab } from "../../lab/lab.ts";
 import type { AdmissionProfile } from "../../profile/profile.ts";
 import { selectProvider } from "../../providers/select.ts";
 import { ConfigError } from "../../util/errors.ts";
@@ -13,9 +13,11 @@ import type { CliIO } from "../io.ts";
 import { checkBackendUrl, readBackendCa } from "../backend-flags.ts";
 import { lintProfileFlags, profileFromFlags, type ProfileFlags } from "../options.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
-import { DEFAULT_MECHANISM, MECHANISM_TITLES, type MechanismName } from "../../mechanism/names.ts";
+import { DEFAULT_MECHANISM, MECHANISM_TITLES, mechanismUsesStub, type MechanismName } from "../../mechanism/names.ts";
+import { OPA_ADMISSION_PATH, OPA_VERSION } from "../../opa/index.ts";
+import { OPA_BYO_DECISION_PATH } from "../../opa/byo-policy.ts";
 import { TRUST_PARAM_NAME, VAP_POLICY_NAMES } from "../../mechanism/vap-objects.ts";
-import { admissionUrl, failurePolicyFor, WEBHOOK_CONFIG_NAME, WEBHOOK_TIMEOUT_SECONDS } from "../../mechanism/webhook-config.ts";
+import { admissionUrl, failurePolicyFor, OPA_WEBHOOK_NAME, WEBHOOK_CONFIG_NAME, WEBHOOK_TIMEOUT_SECONDS } from "../../mechanism/webhook-config.ts";
 
 export interface UpFlags extends ProfileFlags {
   provider: "local" | "kind" | "auto";
@@ -51,18 +53,24 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
   if (!flags.backendUrl && flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "only meaningful with --backend-url" }]);
   const mechanism = flags.mechanism ?? DEFAULT_MECHANISM;
   if (mechanism !== "imagepolicywebhook") {
-    // VAP has no backend; a webhook's is the stub's /validate or, with --backend-url, the user's
-    // AdmissionReview server; mTLS is set up for the plugin's kubeconfig only.
-    const onlyForPlugin = (mechanism === "vap" ? (["backendUrl", "mtls"] as const) : (["mtls"] as const)).filter((k) => flags[k] !== undefined && flags[k] !== false);
+    // VAP has no backend, OPA's is the lab's own OPA server; a webhook's is the stub's /validate or,
+    // with --backend-url, the user's AdmissionReview server; mTLS is set up for the plugin's kubeconfig only.
+    const onlyForPlugin = (mechanism === "vap" || mechanism === "opa" ? (["backendUrl", "mtls"] as const) : (["mtls"] as const)).filter((k) => flags[k] !== undefined && flags[k] !== false);
+    const noBackend = mechanism === "vap" ? "the vap mechanism has no backend (the apiserver decides alone)" : "the opa mechanism's backend is the lab's own OPA server";
     if (onlyForPlugin.length) {
-      throw new ConfigError(onlyForPlugin.map((k) => ({ file: "command line", path: k === "backendUrl" ? "--backend-url" : "--mtls", message: k === "backendUrl" ? "the vap mechanism has no backend (the apiserver decides alone)" : `applies to --mechanism imagepolicywebhook only (this lab's mechanism: ${mechanism})` })), "invalid flags for the mechanism");
+      throw new ConfigError(onlyForPlugin.map((k) => ({ file: "command line", path: k === "backendUrl" ? "--backend-url" : "--mtls", message: k === "backendUrl" ? noBackend : `applies to --mechanism imagepolicywebhook only (this lab's mechanism: ${mechanism})` })), "invalid flags for the mechanism");
     }
   }
+  // Refused before the provider is even probed; with `auto` choosing kind, startLab refuses it.
+  if (mechanism === "opa" && flags.provider === "kind") throw new ConfigError([{ file: "command line", path: "--mechanism", message: opaUnsupportedMessage("kind") }], "invalid flags for the mechanism");
   // Every flag is checked before anything starts (the stub, a provider, even a docker probe).
   if (flags.k8sVersion !== undefined) versionInfo(flags.k8sVersion);
   if (flags.backendUrl !== undefined) checkBackendUrl(flags.backendUrl);
   const backendCaPem = flags.backendUrl ? await readBackendCa(resolve(io.cwd, flags.backendCa!)) : undefined;
-  const filePolicy = flags.policy ? await loadPolicyFile(resolve(io.cwd, flags.policy)) : undefined;
+  // A .rego file is the user's own OPA policy (--mechanism opa); anything else a stub policy.
+  const regoPolicy = flags.policy?.endsWith(".rego") ? resolve(io.cwd, flags.policy) : undefined;
+  if (regoPolicy && mechanism !== "opa") throw new ConfigError([{ file: "command line", path: "--policy", message: `a Rego policy is played by --mechanism opa (this lab's mechanism: ${mechanism}); a stub policy is YAML` }], "invalid flags for the mechanism");
+  const filePolicy = flags.policy && !regoPolicy ? await loadPolicyFile(resolve(io.cwd, flags.policy)) : undefined;
   if (flags.trust?.length) trustPolicy(flags.trust);
   const stateDir = await ensureWritableDir(resolve(io.cwd, flags.stateDir), "--state-dir");
   const logger = terminalLogger(io, g.verbose);
@@ -78,6 +86,7 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     profile,
     policy,
     mtls: flags.mtls,
+    opaPolicyFile: regoPolicy,
     externalBackend: flags.backendUrl ? { url: flags.backendUrl, caPem: backendCaPem! } : undefined,
     detached: true,
     retain: flags.retain,
@@ -95,6 +104,8 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
       k8sVersion: lab.k8sVersion,
       profile: lab.profile,
       stub: lab.backend ? { reviewUrl: lab.backend.endpoint.url, controlUrl: lab.backend.controlUrl } : undefined,
+      opaUrl: lab.opa?.url,
+      opaPolicy: lab.opa?.userPolicy?.summary,
       backendUrl: flags.backendUrl,
       kubeconfigPath: lab.kubeconfigPath,
       stateDirArg: flags.stateDir,
@@ -114,6 +125,10 @@ export function upSummary(u: {
   /** The stub's endpoints; undefined when --backend-url replaced the stub. */
   stub?: { reviewUrl: string; controlUrl: string };
   backendUrl?: string;
+  /** The opa mechanism's OPA server (base URL). */
+  opaUrl?: string;
+  /** The user's own Rego policy OPA runs, in one line (byo-policy.ts summary). */
+  opaPolicy?: string;
   kubeconfigPath: string;
   /** --state-dir as the user typed it, for commands they can paste. */
   stateDirArg: string;
@@ -126,13 +141,18 @@ export function upSummary(u: {
     imagepolicywebhook: `defaultAllow=${p.defaultAllow} allowTTL=${p.allowTTL} denyTTL=${p.denyTTL} retryBackoff=${p.retryBackoff}`,
     webhook: `ValidatingWebhookConfiguration ${WEBHOOK_CONFIG_NAME}, failurePolicy=${failurePolicyFor(p)} timeoutSeconds=${WEBHOOK_TIMEOUT_SECONDS}`,
     vap: `ValidatingAdmissionPolicy ${VAP_POLICY_NAMES.join(", ")}; trust list per namespace in ConfigMap ${TRUST_PARAM_NAME}`,
+    opa: `ValidatingWebhookConfiguration ${WEBHOOK_CONFIG_NAME} (webhook ${OPA_WEBHOOK_NAME}), failurePolicy=${failurePolicyFor(p)} timeoutSeconds=${WEBHOOK_TIMEOUT_SECONDS}`,
   };
   return [
     `Lab ready in ${u.seconds.toFixed(1)}s (${u.provider}, Kubernetes ${u.k8sVersion}, ${MECHANISM_TITLES[mechanism]}).`,
     `  ${mechanism === "imagepolicywebhook" ? "profile:   " : "admission: "} ${how[mechanism]}`,
     mechanism === "vap"
       ? "  backend:    none (the apiserver decides alone)"
-      : u.stub
+      : mechanism === "opa"
+        ? u.opaPolicy
+          ? `  backend:    OPA ${OPA_VERSION} ${u.opaUrl ?? ""}${OPA_BYO_DECISION_PATH} (your policy ${u.opaPolicy})`
+          : `  backend:    OPA ${OPA_VERSION} ${u.opaUrl ?? ""}${OPA_ADMISSION_PATH} (policies/opa; trust list in data.lab.trust)`
+        : u.stub
         ? `  backend:    ${mechanism === "webhook" ? admissionUrl(u.stub.reviewUrl) : u.stub.reviewUrl} (stub; control ${u.stub.controlUrl})`
         : `  backend:    ${u.backendUrl}`,
     `  kubeconfig: ${u.kubeconfigPath}`,
@@ -141,11 +161,11 @@ export function upSummary(u: {
     `  export KUBECONFIG=${u.kubeconfigPath}`,
     // The stub's policy decides these two; an external backend's answers are its own.
     ...(u.stub
-      ? [`  kubectl run trusted --image=${trusted} --dry-run=server`, `  kubectl run untrusted --image=nginx --dry-run=server        # refused by the stub's policy`]
+      ? [`  kubectl run trusted --image=${trusted} --dry-run=server`, `  kubectl run untrusted --image=nginx --dry-run=server        # refused by ${mechanism === "opa" ? "OPA's" : "the stub's"} policy`]
       : [`  kubectl run test --image=${trusted} --dry-run=server       # asks your backend`]),
     // `stub set` and `stub journal` need the stub; with --backend-url there is none.
-    ...(u.stub && mechanism !== "vap" ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --fault status:500`, `  imagepolicy-lab stub journal --state-dir ${u.stateDirArg}`] : []),
-    ...(mechanism === "vap" ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --trust ${u.trust?.[0] ?? "registry.k8s.io"}   # the allowlist, live`] : []),
+    ...(u.stub && mechanismUsesStub(mechanism) ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --fault status:500`, `  imagepolicy-lab stub journal --state-dir ${u.stateDirArg}`] : []),
+    ...(mechanism === "vap" || mechanism === "opa" ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --trust ${u.trust?.[0] ?? "registry.k8s.io"}   # the allowlist, live`] : []),
     `  imagepolicy-lab down --state-dir ${u.stateDirArg}`,
     "",
   ].join("\n");

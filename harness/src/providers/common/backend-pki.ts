@@ -17,6 +17,12 @@ export interface BackendPki {
   files: { ca: string; cert: string; key: string; token: string; clientCa?: string };
 }
 
+/** Where writeBackendPki puts the CA, the serving certificate and its key (also served by OPA). */
+export function backendPkiFiles(stateDir: string): { ca: string; cert: string; key: string } {
+  const dir = join(stateDir, "backend");
+  return { ca: join(dir, "ca.crt"), cert: join(dir, "tls.crt"), key: join(dir, "tls.key") };
+}
+
 export async function writeBackendPki(stateDir: string, hosts: string[], mtls: boolean): Promise<BackendPki> {
   const dir = join(stateDir, "backend");
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -24,7 +30,7 @@ export async function writeBackendPki(stateDir: string, hosts: string[], mtls: b
   const serving = await ca.issue({ commonName: "image-policy-stub", hosts, usage: "server" });
   const apiserverClient = mtls ? await ca.issue({ commonName: "kube-apiserver", usage: "client" }) : undefined;
   const token = randomBytes(24).toString("base64url");
-  const files = { ca: join(dir, "ca.crt"), cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), token: join(dir, "control-token"), clientCa: mtls ? join(dir, "ca.crt") : undefined };
+  const files = { ...backendPkiFiles(stateDir), token: join(dir, "control-token"), clientCa: mtls ? join(dir, "ca.crt") : undefined };
   await Promise.all([
     writeFile(files.ca, ca.certPem, { mode: 0o644 }),
     writeFile(files.cert, serving.certPem, { mode: 0o644 }),

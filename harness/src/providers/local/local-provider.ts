@@ -16,8 +16,9 @@ import { silentLogger, task } from "../../util/logger.ts";
 import { ManagedProcess, tailFile } from "../../util/managed-process.ts";
 import { freePort } from "../../util/ports.ts";
 import { waitFor } from "../../util/wait.ts";
-import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, Leftover, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster } from "../provider.ts";
+import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, Leftover, OpaStartOptions, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster, StartedOpa } from "../provider.ts";
 import { startLocalBackend } from "./local-backend.ts";
+import { startLocalOpa } from "./local-opa.ts";
 import { createDefaultServiceAccounts, waitUntilUsable } from "../common/user-ready.ts";
 import { localLeftovers, removeLocalLab } from "./local-teardown.ts";
 import { readLabState, removeSecrets, writeLabState, type LabState } from "../lab-state.ts";
@@ -46,6 +47,11 @@ export class LocalProvider implements ClusterProvider {
 
   startBackend(o: BackendStartOptions): Promise<StartedBackend> {
     return startLocalBackend(o, this.options.cleanup ?? processCleanup);
+  }
+
+  /** `opa run --server` on loopback with the backend's certificate (local-opa.ts). */
+  startOpa(o: OpaStartOptions): Promise<StartedOpa> {
+    return startLocalOpa(o, this.options.cleanup ?? processCleanup);
   }
 
   findLeftovers(): Promise<Leftover[]> {

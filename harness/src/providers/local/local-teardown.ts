@@ -13,6 +13,8 @@ export interface LocalLabRecord {
   processes?: { name: string; pid: number }[];
   /** The detached stub process. */
   stubPid?: number;
+  /** The opa mechanism's OPA server (rewritten when a fault restarts it). */
+  opaPid?: number;
 }
 
 /**
@@ -27,7 +29,7 @@ export function localRecord(state: LabState): LocalLabRecord {
 
 /**
  * Stops the lab's processes: recorded ones in reverse start order (controller-manager, apiserver,
- * etcd), the stub last, then unrecorded ones found by `strayComponents`. Without a state file only the
+ * etcd), then OPA, the stub last, then unrecorded ones found by `strayComponents`. Without a state file only the
  * latter. Returns what it stopped; throws an AggregateError naming each process it failed to stop.
  */
 export async function removeLocalLab(stateDir: string, state: LabState | undefined): Promise<string[]> {
@@ -43,6 +45,7 @@ export async function removeLocalLab(stateDir: string, state: LabState | undefin
   if (state) {
     const record = localRecord(state);
     for (const p of [...(record.processes ?? [])].reverse()) await stop(p.name, p.pid);
+    if (record.opaPid) await stop("opa", record.opaPid);
     if (record.stubPid) await stop("stub", record.stubPid);
   }
   // Also without a state file: a `up` killed before it wrote one may have started the stub already.
@@ -55,14 +58,15 @@ const COMPONENTS = new Set(["etcd", "kube-apiserver", "kube-controller-manager"]
 
 interface RunningComponent {
   pid: number;
-  /** etcd, kube-apiserver, kube-controller-manager, or stub. */
+  /** etcd, kube-apiserver, kube-controller-manager, opa, or stub. */
   name: string;
   args: string[];
 }
 
 /**
  * The lab component processes on this machine (Linux: /proc; elsewhere none): the control-plane
- * binaries by name, and the detached stub (`node …/imagepolicy-lab.mjs stub serve --config …`).
+ * binaries by name, OPA servers (`opa run --server …`), and the detached stub
+ * (`node …/imagepolicy-lab.mjs stub serve --config …`).
  */
 async function runningComponents(): Promise<RunningComponent[]> {
   const pids = (await readdir("/proc").catch(() => [] as string[])).filter((e) => /^\d+$/.test(e)).map(Number);
@@ -71,7 +75,7 @@ async function runningComponents(): Promise<RunningComponent[]> {
     if (pid === process.pid) continue;
     const args = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
     const base = basename(args[0] ?? "");
-    const name = COMPONENTS.has(base) ? base : args.includes("stub") && args.includes("serve") ? "stub" : undefined;
+    const name = COMPONENTS.has(base) ? base : base === "opa" && args[1] === "run" && args.includes("--server") ? "opa" : args.includes("stub") && args.includes("serve") ? "stub" : undefined;
     if (name) found.push({ pid, name, args });
   }
   return found;
@@ -79,19 +83,20 @@ async function runningComponents(): Promise<RunningComponent[]> {
 
 /**
  * Lab processes whose arguments name a file under `stateDir` (every component's do: etcd's data dir,
- * the apiserver's admission config, the controller-manager's kubeconfig, the stub's config). Linux
+ * the apiserver's admission config, the controller-manager's kubeconfig, OPA's certificate and
+ * authz policy, the stub's config). Linux
  * only (/proc); elsewhere the recorded pids are all there is.
  */
 export async function strayComponents(stateDir: string): Promise<{ pid: number; name: string }[]> {
   const prefix = `${stateDir.replace(/\/+$/, "")}/`;
   const found = (await runningComponents()).filter((c) => c.args.some((a) => a.includes(prefix))).map(({ pid, name }) => ({ pid, name }));
-  // Stop order: controller-manager, apiserver, etcd, then the stub.
-  const rank = (n: string) => ["kube-controller-manager", "kube-apiserver", "etcd", "stub"].indexOf(n);
+  // Stop order: controller-manager, apiserver, etcd, then OPA and the stub.
+  const rank = (n: string) => ["kube-controller-manager", "kube-apiserver", "etcd", "opa", "stub"].indexOf(n);
   return found.sort((a, b) => rank(a.name) - rank(b.name));
 }
 
 /** The lab files whose paths appear in a component's arguments; the directory above them is the state dir. */
-const LAB_PATH_RE = /^(\/.+?)\/(?:pki|etcd-data|admission|backend)(?:\/|$)/;
+const LAB_PATH_RE = /^(\/.+?)\/(?:pki|etcd-data|admission|backend|opa)(?:\/|$)/;
 
 /**
  * Every local lab component on this machine (Linux: /proc), grouped by the state directory its
