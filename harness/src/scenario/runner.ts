@@ -663,8 +663,9 @@ async function findAudit(ctx: StepCtx, played: Played): Promise<Record<string, s
 /**
  * Read-modify-replace of a pod, retried on 409 Conflict (as client-go's RetryOnConflict): on a
  * cluster with a kubelet (kind) the pod's status changes under us. The resourceVersion conflict is
- * found before validating admission runs, so the backend is never asked for a conflicting attempt
- * and the step's backend call count stays exact.
+ * found before validating admission runs, so the backend is never asked for a conflicting attempt.
+ * The apiserver itself may still run admission twice for one replace: it starts from its cached copy
+ * of the pod and, when that proves stale, runs the update again on the live object (seen on kind).
  */
 export async function replaceOnConflict(
   k8s: Pick<K8s, "readPod">,
