@@ -6,6 +6,7 @@ import { reportError } from "./exit-codes.ts";
 import { defaultIO, type CliIO } from "./io.ts";
 import { collect, parseIntArg, profileOptions } from "./options.ts";
 import { VERSION } from "../util/version.ts";
+import { exerciseCommand } from "./exercise-command.ts";
 
 
 /** `--provider`, shared by the commands that start a lab. */
@@ -182,6 +183,8 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .option("--k8s-version <version>", "Kubernetes release")
     .option("--opa", "also find or build opa (for --mechanism opa and `lint my.rego`)")
     .action(action(async (opts) => (await import("./commands/binaries.ts")).binaries(opts, io, globals())));
+
+  program.addCommand(exerciseCommand(action, io, globals));
 
   processCleanup.installSignalHandlers((sig) => io.stderr.write(`\n${sig}: stopping everything this command started…\n`));
   try {

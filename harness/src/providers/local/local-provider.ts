@@ -19,6 +19,7 @@ import { waitFor } from "../../util/wait.ts";
 import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, Leftover, OpaStartOptions, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster, StartedOpa } from "../provider.ts";
 import { startLocalBackend } from "./local-backend.ts";
 import { startLocalOpa } from "./local-opa.ts";
+import { staticPodApiserver, staticPodControllerManager } from "./static-pod.ts";
 import { createDefaultServiceAccounts, waitUntilUsable } from "../common/user-ready.ts";
 import { localLeftovers, removeLocalLab } from "./local-teardown.ts";
 import { readLabState, removeSecrets, writeLabState, type LabState } from "../lab-state.ts";
@@ -30,6 +31,12 @@ export interface LocalProviderOptions {
   cleanup?: CleanupRegistry;
   /** Budget for each component to become ready. Default 60 s (a cold 2-core machine needs ~5 s). */
   readyTimeoutMs?: number;
+  /**
+   * Run the apiserver from a kubeadm-style static pod manifest, `<stateDir>/manifests/kube-apiserver.yaml`,
+   * restarted when the file changes (training exercises; static-pod.ts). Default false: the apiserver
+   * is started directly with the same flags.
+   */
+  apiserverManifest?: boolean;
 }
 
 const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager"] as const;
@@ -133,8 +140,8 @@ export class LocalProvider implements ClusterProvider {
         await writeLabState(stateDir, state);
       };
       await recordProcesses([]);
-      const startComponent = async (name: (typeof COMPONENTS)[number], command: string, args: string[]) => {
-        const p = await ManagedProcess.start({ name, command, args, logFile: join(logsDir, `${name}.log`), detached: o.detached, cwd: stateDir });
+      const startComponent = async (name: (typeof COMPONENTS)[number], command: string, args: string[], logFile = join(logsDir, `${name}.log`)) => {
+        const p = await ManagedProcess.start({ name, command, args, logFile, detached: o.detached, cwd: stateDir });
         started.push(p);
         await recordProcesses(started);
         return p;
@@ -153,14 +160,21 @@ export class LocalProvider implements ClusterProvider {
       const apiserverArgs = apiserverFlags(pki, layout, ports, { imagePolicyWebhook: o.imagePolicyWebhook });
       const startApiserver = (readyzPath = "/readyz") =>
         task(o.progress, "start kube-apiserver", async () => {
-          const p = await startComponent("kube-apiserver", binaries.kubeApiserver, apiserverArgs);
+          const p = this.options.apiserverManifest
+            ? await staticPodApiserver({ stateDir, binary: binaries.kubeApiserver, args: apiserverArgs, admissionDir: layout.admissionDir, auditPolicyFile: layout.auditPolicyFile }).then((sp) =>
+                startComponent("kube-apiserver", sp.command, sp.args, sp.logFile),
+              )
+            : await startComponent("kube-apiserver", binaries.kubeApiserver, apiserverArgs);
           await waitApiserver(p, server, pki, budget, o.signal, readyzPath);
           return p;
         });
       let apiserver = await startApiserver();
 
       const startKcm = () => task(o.progress, "start kube-controller-manager", async () => {
-        const p = await startComponent("kube-controller-manager", binaries.kubeControllerManager, controllerManagerFlags(pki, layout, ports));
+        const kcmArgs = controllerManagerFlags(pki, layout, ports);
+        const p = this.options.apiserverManifest
+          ? await staticPodControllerManager({ stateDir, binary: binaries.kubeControllerManager, args: kcmArgs }).then((sp) => startComponent("kube-controller-manager", sp.command, sp.args, sp.logFile))
+          : await startComponent("kube-controller-manager", binaries.kubeControllerManager, kcmArgs);
         // Pods need the `default` ServiceAccount. The controller-manager creates it in every namespace,
         // but only seconds after it starts; creating the user namespaces' ones ourselves (as envtest
         // does) makes the lab usable at once, while new namespaces still prove the controller-manager works.
