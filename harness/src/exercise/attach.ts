@@ -57,7 +57,7 @@ export async function attachExerciseLab(stateDir: string): Promise<StartedLab> {
     stop: async () => {},
     [Symbol.asyncDispose]: async () => {},
   };
-  const mechanism: StartedMechanism = { name: "imagepolicywebhook", usesBackend: true, profile: state.profile, applyProfile: noSwitch, setNamespacePolicy: async () => {} };
+  const mechanism: StartedMechanism = { name: "imagepolicywebhook", profile: state.profile, applyProfile: noSwitch, setNamespacePolicy: async () => {} };
   return {
     provider: new LocalProvider(),
     stateDir,

@@ -5,9 +5,8 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { dryRunPod, runCli } from "../providers/local/test-support.ts";
+import { dryRunPod, labKubeConfig, runCli } from "../providers/local/test-support.ts";
 
 describe("up --mechanism", () => {
   const dirs: string[] = [];
@@ -17,11 +16,6 @@ describe("up --mechanism", () => {
     dirs.push(dir);
     return join(dir, "lab");
   };
-  const kubeConfig = (stateDir: string) => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(join(stateDir, "kubeconfig"));
-    return kc;
-  };
 
   it("vap: the policy refuses with 403, `stub set --trust` is enforced when it returns, and a fault is refused", async () => {
     const stateDir = await newStateDir();
@@ -29,7 +23,7 @@ describe("up --mechanism", () => {
     try {
       expect(up.code, up.stderr).toBe(0);
       expect(up.stdout).toContain("ValidatingAdmissionPolicy");
-      const kc = kubeConfig(stateDir);
+      const kc = labKubeConfig(stateDir);
       expect((await dryRunPod(kc, { name: "ok", image: "trusted.example/app:1" })).allowed).toBe(true);
       const refused = await dryRunPod(kc, { name: "evil", image: "evil.example/app:1" });
       expect(refused).toMatchObject({ allowed: false, code: 403 });
@@ -57,7 +51,7 @@ describe("up --mechanism", () => {
     try {
       expect(up.code, up.stderr).toBe(0);
       expect(up.stdout).toMatch(/failurePolicy=Fail/);
-      const kc = kubeConfig(stateDir);
+      const kc = labKubeConfig(stateDir);
       expect((await dryRunPod(kc, { name: "ok", image: "trusted.example/app:1" })).allowed).toBe(true);
       const refused = await dryRunPod(kc, { name: "evil", image: "evil.example/app:1" });
       expect(refused).toMatchObject({ allowed: false, code: 403 });

@@ -7,7 +7,7 @@ import { DEFAULT_POLICY, evaluate } from "../../../webhook-stub/src/policy.ts";
 import type { StubControl, StubPolicy } from "../../../webhook-stub/src/types.ts";
 import type { AdmissionProfile } from "../profile/profile.ts";
 import type { BackendEndpoint, ProfileSwitch, StartedCluster, StartedOpa } from "../providers/provider.ts";
-import { apiOutcome, podManifest, type ApiOutcome } from "../scenario/k8s-actions.ts";
+import { apiOutcome, K8s, podManifest, type ApiOutcome } from "../scenario/k8s-actions.ts";
 import { ConfigError } from "../util/errors.ts";
 import { waitFor } from "../util/wait.ts";
 import type { MechanismName } from "./names.ts";
@@ -15,12 +15,8 @@ import { TRUST_PARAM_NAME, trustConfigMap, vapObjects } from "./vap-objects.ts";
 import { admissionUrl, CANARY_WEBHOOK_NAME, failurePolicyFor, MANAGED_LABELS, webhookConfiguration, WEBHOOK_CONFIG_NAME } from "./webhook-config.ts";
 
 export interface StartedMechanism {
+  /** The mechanism; whether the stub's journal sees its calls follows from it (mechanismUsesStub). */
   readonly name: MechanismName;
-  /**
-   * Whether the stub answers this mechanism's admission calls, so that its journal is the evidence of
-   * backend calls. False for VAP: the apiserver decides alone, and "0 backend calls" would say nothing.
-   */
-  readonly usesBackend: boolean;
   readonly profile: AdmissionProfile;
   /** Puts the profile in force and resolves once the apiserver acts on it. */
   applyProfile(profile: AdmissionProfile): Promise<ProfileSwitch>;
@@ -69,7 +65,6 @@ export async function startMechanism(name: MechanismName, o: MechanismStartOptio
 function imagePolicyWebhook(o: MechanismStartOptions): StartedMechanism {
   return {
     name: "imagepolicywebhook",
-    usesBackend: true,
     get profile() {
       return o.cluster.profile;
     },
@@ -83,21 +78,6 @@ export async function dryRunPod(core: CoreV1Api, namespace: string, image: strin
   return apiOutcome(() => core.createNamespacedPodWithHttpInfo({ namespace, dryRun: "All", body: podManifest({ name: "imagepolicy-lab-probe", images: [image] }) }));
 }
 
-export async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
-  try {
-    await core.createNamespace({ body: { metadata: { name, labels: { ...MANAGED_LABELS } } } });
-  } catch (err) {
-    if (!(err instanceof ApiException && err.code === 409)) throw err;
-  }
-  // A pod needs the namespace's `default` ServiceAccount, which the controller-manager creates only
-  // seconds later (measured: 3.3 s on the local provider); until then every dry run is a 403 that
-  // says nothing about admission. 409: the controller-manager was first.
-  try {
-    await core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: "default" } } });
-  } catch (err) {
-    if (!(err instanceof ApiException && err.code === 409)) throw err;
-  }
-}
 
 async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism> {
   const stub = o.stub;
@@ -109,7 +89,6 @@ async function startWebhook(o: MechanismStartOptions): Promise<StartedMechanism>
   let profile = o.profile;
   return {
     name: "webhook",
-    usesBackend: true,
     get profile() {
       return profile;
     },
@@ -148,7 +127,12 @@ export async function installWebhook(o: {
   const { stub, configuration } = o;
   const admission = o.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const core = o.kubeConfig.makeApiClient(CoreV1Api);
-  await ensureNamespace(core, CANARY_NAMESPACE);
+  const k8s = new K8s(o.kubeConfig);
+  await k8s.ensureNamespace(CANARY_NAMESPACE, { ...MANAGED_LABELS });
+  // A pod needs the namespace's `default` ServiceAccount, which the controller-manager creates only
+  // seconds later (measured: 3.3 s on the local provider); until then every dry run is a 403 that
+  // says nothing about admission.
+  await k8s.ensureDefaultServiceAccount(CANARY_NAMESPACE);
   // With the stub, the canary namespace's reviews always fail (HTTP 500): the answer then shows the
   // failurePolicy in force (500 for Fail, admitted for Ignore), and the journal that the webhook was
   // called at all. With the user's backend the canary webhook fails instead (webhookConfiguration).
@@ -237,7 +221,6 @@ async function startVap(o: MechanismStartOptions): Promise<StartedMechanism> {
   let profile = o.profile;
   return {
     name: "vap",
-    usesBackend: false,
     get profile() {
       return profile;
     },

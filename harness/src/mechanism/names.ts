@@ -23,7 +23,7 @@ export const MECHANISM_TITLES: Record<MechanismName, string> = {
 
 /**
  * Whether the lab's stub answers the mechanism's admission calls, so that its journal shows them
- * (StartedMechanism.usesBackend). Not for VAP (the apiserver decides alone) nor OPA (OPA answers,
+ * and counts backend calls. Not for VAP (the apiserver decides alone) nor OPA (OPA answers,
  * and the lab does not journal its calls).
  */
 export function mechanismUsesStub(m: MechanismName): boolean {

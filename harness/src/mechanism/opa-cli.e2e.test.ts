@@ -6,13 +6,13 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { startLab } from "../lab/lab.ts";
 import { OPA_ADMISSION_PATH } from "../opa/index.ts";
 import { readLabState } from "../providers/lab-state.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
-import { dryRunPod, filesOutsideLogs, pidRunning, processesMentioning, REPO_ROOT, runCli, spawnCli } from "../providers/local/test-support.ts";
+import { dryRunPod, filesOutsideLogs, labKubeConfig, pidRunning, processesMentioning, REPO_ROOT, runCli, spawnCli } from "../providers/local/test-support.ts";
 import { apiOutcome, podManifest } from "../scenario/k8s-actions.ts";
 import type { ClusterProvider } from "../providers/provider.ts";
 import { httpsRequest } from "../util/https-get.ts";
@@ -24,11 +24,6 @@ describe("up --mechanism opa", () => {
     const dir = await mkdtemp(join(tmpdir(), "iplab-opa-"));
     dirs.push(dir);
     return join(dir, "lab");
-  };
-  const kubeConfig = (stateDir: string) => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(join(stateDir, "kubeconfig"));
-    return kc;
   };
   const expectNothingLeft = async (stateDir: string) => {
     expect(await processesMentioning(stateDir), "processes whose command line names the state dir").toEqual([]);
@@ -51,7 +46,7 @@ describe("up --mechanism opa", () => {
       const opaCmd = (await processesMentioning(stateDir)).find((p) => p.pid === opaPid)!.cmdline;
       expect(opaCmd).toMatch(/opa run --server --addr 127\.0\.0\.1:\d+ --tls-cert-file \S+\/backend\/tls\.crt .*--authentication=token --authorization=basic --skip-version-check/);
 
-      const kc = kubeConfig(stateDir);
+      const kc = labKubeConfig(stateDir);
       expect((await dryRunPod(kc, { name: "ok", image: "trusted.example/app:1" })).allowed).toBe(true);
       const refused = await dryRunPod(kc, { name: "evil", image: "evil.example/app:1" });
       expect(refused).toMatchObject({ allowed: false, code: 403 });
@@ -139,7 +134,7 @@ describe("up --mechanism opa", () => {
       expect(up.code, up.stderr).toBe(0);
       expect(up.stdout).toContain("/v0/data/lab/byo/review (your policy");
       expect(up.stdout).toContain("v0 Rego, which OPA 1.x refuses: loaded with --v0-compatible");
-      expect(await verdicts(kubeConfig(stateDir))).toEqual(allRefused);
+      expect(await verdicts(labKubeConfig(stateDir))).toEqual(allRefused);
     } finally {
       expect((await runCli(["down", "--state-dir", stateDir])).code).toBe(0);
     }

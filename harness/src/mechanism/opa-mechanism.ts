@@ -83,8 +83,6 @@ export async function startOpaMechanism(o: MechanismStartOptions): Promise<Start
   let profile = o.profile;
   return {
     name: "opa",
-    // OPA answers; the stub's journal sees none of it.
-    usesBackend: false,
     get profile() {
       return profile;
     },

@@ -87,14 +87,6 @@ export function runMechanism(r: RunReport): MechanismName {
 }
 
 /**
- * Whether the mechanism's admission calls reach the stub, so that its journal counts backend calls.
- * Mirrors StartedMechanism.usesBackend, which a RunReport does not record.
- */
-export function mechanismUsesBackend(m: MechanismName): boolean {
-  return mechanismUsesStub(m);
-}
-
-/**
  * The steps that sent a request to the apiserver: those that recorded a request or a response
  * (setBackend and wait steps record neither). A step that failed before sending anything has no
  * status to compare and is left out.
@@ -147,7 +139,7 @@ function playedCell(mechanism: MechanismName, s: ScenarioResult): PlayedCell {
   if (s.reason !== undefined) cell.reason = s.reason;
   const denial = steps.find((st) => st.response && !st.response.allowed && st.response.message !== undefined)?.response?.message;
   if (denial !== undefined) cell.denial = denial;
-  if (mechanismUsesBackend(mechanism)) cell.backendCalls = s.steps.reduce((a, st) => a + st.journal.length, 0);
+  if (mechanismUsesStub(mechanism)) cell.backendCalls = s.steps.reduce((a, st) => a + st.journal.length, 0);
   const latency = latencyStats(durations(steps));
   if (latency) cell.latencyMs = latency;
   return cell;
@@ -183,7 +175,7 @@ export function mechanismSummaries(c: ComparisonReport): MechanismSummary[] {
       labStartMs: r.labStartMs,
       latencyMs: {},
     };
-    if (mechanismUsesBackend(mechanism)) summary.backendCalls = r.scenarios.reduce((a, s) => a + s.steps.reduce((b, st) => b + st.journal.length, 0), 0);
+    if (mechanismUsesStub(mechanism)) summary.backendCalls = r.scenarios.reduce((a, s) => a + s.steps.reduce((b, st) => b + st.journal.length, 0), 0);
     if (r.labError !== undefined) summary.labError = r.labError;
     const stats = {
       all: latencyStats(durations(steps)),

@@ -30,7 +30,6 @@ export {
   comparisonTotals,
   latencyStats,
   mechanismSummaries,
-  mechanismUsesBackend,
   requestSteps,
   runMechanism,
   scenarioOrder,

@@ -6,33 +6,5 @@ export { renderHtml, escapeHtml } from "./html.ts";
 export { writeReports, REPORT_FILES } from "./write-reports.ts";
 export { summarize, formatMs, profileLabel, totalsText, type Summary } from "./format.ts";
 export { junitSuite, junitDocument, type JUnitSuite, type JUnitSuiteOptions, type JUnitCounts } from "./junit.ts";
-export {
-  comparisonExitCode,
-  comparisonRows,
-  comparisonTotals,
-  latencyStats,
-  mechanismSummaries,
-  mechanismUsesBackend,
-  requestSteps,
-  runMechanism,
-  scenarioOrder,
-  codesText,
-  type ComparisonReport,
-  type ComparisonCell,
-  type ComparisonRow,
-  type LatencyStats,
-  type MechanismSummary,
-  type NotApplicableCell,
-  type PlayedCell,
-  renderComparisonTable,
-  type ComparisonTableOptions,
-  renderComparisonJson,
-  parseComparisonJson,
-  COMPARISON_SCHEMA_VERSION,
-  type ComparisonJson,
-  type ComparisonJsonRow,
-  renderComparisonJUnit,
-  renderComparisonHtml,
-  writeComparisonReports,
-  COMPARISON_FILES,
-} from "./comparison.ts";
+// The comparison of mechanisms (`run --mechanism all`): its report, model, renderers and writer.
+export * from "./comparison.ts";

@@ -160,7 +160,7 @@ describe("runScenarios with the user's backend", () => {
     const switched: AdmissionProfile[] = [];
     const lab = {
       provider: { name: "local" },
-      mechanism: { name: "imagepolicywebhook", usesBackend: true, setNamespacePolicy: async () => {} },
+      mechanism: { name: "imagepolicywebhook", setNamespacePolicy: async () => {} },
       k8sVersion: "1.36.1",
       profile: { ...DEFAULT_PROFILE },
       cluster: { capabilities: {} },

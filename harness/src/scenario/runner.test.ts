@@ -98,7 +98,7 @@ describe("runScenarios when a profile cannot be applied", () => {
     let profile: AdmissionProfile = { ...DEFAULT_PROFILE };
     const lab = {
       provider: { name: "local" },
-      mechanism: { name: "imagepolicywebhook", usesBackend: true, setNamespacePolicy: async () => {} },
+      mechanism: { name: "imagepolicywebhook", setNamespacePolicy: async () => {} },
       k8sVersion: "1.36.1",
       get profile() {
         return profile;
@@ -202,7 +202,7 @@ describe("runScenarios follows the schedule", () => {
     // what the runner scheduled. A stub is present (so namespace scopes exist) but never reached.
     const lab = {
       provider: { name: "local" },
-      mechanism: { name: "imagepolicywebhook", usesBackend: true, setNamespacePolicy: async () => {} },
+      mechanism: { name: "imagepolicywebhook", setNamespacePolicy: async () => {} },
       k8sVersion: "1.36.1",
       profile: { ...DEFAULT_PROFILE },
       cluster: { capabilities: {} },

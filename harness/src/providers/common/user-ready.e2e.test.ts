@@ -4,9 +4,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { dryRunPod, runCli } from "../local/test-support.ts";
+import { dryRunPod, labKubeConfig, runCli } from "../local/test-support.ts";
 import { USER_NAMESPACES } from "./user-ready.ts";
 
 describe("up is ready for pods in every user namespace", () => {
@@ -21,8 +20,7 @@ describe("up is ready for pods in every user namespace", () => {
       const up = await runCli(["up", "--provider", "local", "--state-dir", stateDir]);
       try {
         expect(up.code, up.stderr).toBe(0);
-        const kc = new KubeConfig();
-        kc.loadFromFile(join(stateDir, "kubeconfig"));
+        const kc = labKubeConfig(stateDir);
         for (const namespace of USER_NAMESPACES) {
           const r = await dryRunPod(kc, { name: `x${i}`, namespace, image: `registry.k8s.io/pause:3.10-${namespace}` });
           expect(r.message, `lab ${i}, ${namespace}`).not.toMatch(/serviceaccount/i);

@@ -7,10 +7,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerGate, kindTestsRequired } from "../../../test/docker-gate.ts";
-import { dryRunPod, execCli, filesOutsideLogs, pollFor, spawnCli, type CliChild } from "../local/test-support.ts";
+import { dryRunPod, execCli, filesOutsideLogs, labKubeConfig, pollFor, spawnCli, type CliChild } from "../local/test-support.ts";
 import { KindProvider } from "./kind-provider.ts";
 import { findKind, kindNetworkName, tryRun } from "./tools.ts";
 
@@ -70,8 +69,7 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
     try {
       expect(up.code, up.stderr).toBe(0);
       expect(up.stderr).toMatch(/kind node image: /);
-      const kc = new KubeConfig();
-      kc.loadFromFile(join(stateDir, "kubeconfig"));
+      const kc = labKubeConfig(stateDir);
       const refused = await dryRunPod(kc, { name: "x", image: "nginx" });
       expect(refused).toMatchObject({ allowed: false, code: 403 });
       expect(refused.message).toMatch(/image policy webhook backend denied one or more images: docker\.io\/library\/nginx:latest \(from "nginx"\): registry docker\.io not in allow\.registries/);

@@ -6,24 +6,13 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppsV1Api, KubeConfig } from "@kubernetes/client-node";
+import { AppsV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLab, type StartedLab } from "../../lab/lab.ts";
 import { httpsGet } from "../../util/https-get.ts";
 import { readLabState } from "../lab-state.ts";
 import { LocalProvider } from "./local-provider.ts";
-import {
-  closedPort,
-  dryRunPod,
-  execCli,
-  filesOutsideLogs,
-  pidRunning,
-  pollFor,
-  processesMentioning,
-  runCli,
-  spawnCli,
-  writeSomeCa,
-} from "./test-support.ts";
+import { closedPort, dryRunPod, execCli, filesOutsideLogs, labKubeConfig, pidRunning, pollFor, processesMentioning, runCli, spawnCli, writeSomeCa } from "./test-support.ts";
 
 const workDirs: string[] = [];
 async function workDir(): Promise<string> {
@@ -151,8 +140,7 @@ describe("the CLI against real processes", () => {
     try {
       expect(up.code, up.stderr).toBe(0);
       expect(up.stdout).toContain(`backend:    https://127.0.0.1:${port}/review`);
-      const kc = new KubeConfig();
-      kc.loadFromFile(join(stateDir, "kubeconfig"));
+      const kc = labKubeConfig(stateDir);
       const out = await dryRunPod(kc, { name: "fail-open", image: "docker.io/library/nginx:1.25" });
       expect(out, out.message).toMatchObject({ allowed: true, code: 201 });
     } finally {
@@ -191,8 +179,7 @@ describe("the CLI against real processes", () => {
     // `up` has exited, yet its lab runs on.
     for (const pid of pids) expect(await pidRunning(pid), `pid ${pid}`).toBe(true);
     try {
-      const kc = new KubeConfig();
-      kc.loadFromFile(join(stateDir, "kubeconfig"));
+      const kc = labKubeConfig(stateDir);
       expect(await dryRunPod(kc, { name: "trusted", image: "registry.k8s.io/pause:3.10" })).toMatchObject({ allowed: true });
       const denied = await dryRunPod(kc, { name: "untrusted", image: "docker.io/library/nginx:1.25" });
       expect(denied.code).toBe(403);

@@ -4,10 +4,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { ApiException, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { run } from "../../cli/main.ts";
+import { ApiException, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { runCliInProcess } from "../../../test/cli-in-process.ts";
 import { createCA } from "../../pki/pki.ts";
 import { observedStatus, statusMessage } from "../../scenario/k8s-actions.ts";
 import { freePort } from "../../util/ports.ts";
@@ -23,23 +22,15 @@ export interface CliResult {
 }
 
 /** Runs the CLI in this process (the `run(argv, io)` entry), capturing its output. */
-export async function runCli(argv: string[]): Promise<CliResult> {
-  let stdout = "";
-  let stderr = "";
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, done) {
-        append(String(chunk));
-        done();
-      },
-    });
-  const code = await run(argv, {
-    stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
-    env: { ...process.env, NO_COLOR: "1", CI: "1" },
-    cwd: REPO_ROOT,
-  });
-  return { code, stdout, stderr };
+export function runCli(argv: string[]): Promise<CliResult> {
+  return runCliInProcess(argv, { cwd: REPO_ROOT, env: { ...process.env, CI: "1" } });
+}
+
+/** The admin kubeconfig a lab started with `--state-dir DIR` writes (`DIR/kubeconfig`). */
+export function labKubeConfig(stateDir: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(join(stateDir, "kubeconfig"));
+  return kc;
 }
 
 export interface CliChild {
