@@ -18,7 +18,8 @@ import { buildNodeImage } from "../harness/src/node-image/build.ts";
 import { loadScenarios, resolveScenarioArgs } from "../harness/src/scenario/load.ts";
 import { planByProfile, runScenarios } from "../harness/src/scenario/runner.ts";
 import { KindProvider } from "../harness/src/providers/kind/kind-provider.ts";
-import { buildStubImage, configureRyuk, startStubContainer } from "../harness/src/providers/kind/stub-container.ts";
+import { configureRyuk } from "../harness/src/providers/kind/lab-container.ts";
+import { buildStubImage, startStubContainer } from "../harness/src/providers/kind/stub-container.ts";
 import { dockerStatus, ensureNetwork, kindNetworkName, removeNetwork, tryRun } from "../harness/src/providers/kind/tools.ts";
 import { CleanupRegistry } from "../harness/src/util/cleanup.ts";
 

@@ -160,15 +160,4 @@ describe("up --mechanism opa", () => {
     expect(run.code, run.stderr).toBe(1);
     expect(run.stdout).toMatch(/✗ trusted-image-allowed/);
   }, 300_000);
-
-  it("the kind provider refuses --mechanism opa before anything starts", async () => {
-    const stateDir = await newStateDir();
-    const up = await runCli(["up", "--provider", "kind", "--mechanism", "opa", "--state-dir", stateDir]);
-    expect(up.code).toBe(2);
-    expect(up.stderr).toContain("--mechanism: opa: the kind provider does not run OPA yet; use --provider local");
-    const run = await runCli(["run", "--provider", "kind", "--mechanism", "opa", "trusted-image-allowed"]);
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain("the kind provider does not run OPA yet");
-    expect(await readLabState(stateDir)).toBeUndefined();
-  }, 60_000);
 });

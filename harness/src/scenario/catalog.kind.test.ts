@@ -5,12 +5,12 @@
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { expect } from "vitest";
 import { tryRun } from "../providers/kind/tools.ts";
-import { LAB_LABEL } from "../providers/kind/stub-container.ts";
+import { LAB_LABEL } from "../providers/kind/lab-container.ts";
 import { KindProvider } from "../providers/kind/kind-provider.ts";
 import { dockerGate, kindTestsRequired } from "../../test/docker-gate.ts";
 import { defineCatalogSuite } from "../../test/catalog-suite.ts";
 import { MECHANISM_NAMES, MECHANISM_TITLES } from "../mechanism/names.ts";
-import { opaUnsupportedMessage } from "../lab/lab.ts";
+import { opaForTests } from "../opa/test-support.ts";
 
 // One kind cluster per mechanism, one after the other (vitest runs a file's suites in order).
 for (const mechanism of MECHANISM_NAMES) {
@@ -20,14 +20,15 @@ for (const mechanism of MECHANISM_NAMES) {
     provider: () => new KindProvider(),
     timeoutMs: 1_500_000,
     skipReason: async () => {
-      // Defined and skipped rather than left out, so the report shows OPA is not covered on kind, and why
-      // (the kind provider has no startOpa: startLab refuses the mechanism before anything starts).
-      if (mechanism === "opa") return opaUnsupportedMessage("kind");
       const gate = await dockerGate();
       const pre = gate.on ? await new KindProvider().preflight() : undefined;
       const why = !gate.on ? gate.why : pre && !pre.usable ? pre.reasons.join("; ") : undefined;
       if (why && kindTestsRequired()) throw new Error(`IMAGEPOLICY_LAB_KIND_TESTS=required, but the kind catalog cannot run here: ${why}`);
-      return why;
+      if (why || mechanism !== "opa") return why;
+      // OPA's container needs an opa binary (found or built from its Go module).
+      const opa = await opaForTests();
+      if (opa.opa === undefined && process.env.IMAGEPOLICY_LAB_OPA_TESTS?.trim() === "required") throw new Error(`IMAGEPOLICY_LAB_OPA_TESTS=required, but there is no opa: ${opa.reason}`);
+      return opa.opa === undefined ? `no opa: ${opa.reason}` : undefined;
     },
     onReport: async (_report, lab) => {
       const audit = await lab.cluster.logs("audit", 5);
@@ -56,11 +57,11 @@ for (const mechanism of MECHANISM_NAMES) {
       console.log(`kind kube-system after the catalog: ${summary.join(", ")}`);
     },
     afterStop: async () => {
-      // Nothing of the lab's is left: no node or stub container, no kind cluster, no anonymous volume.
+      // Nothing of the lab's is left: no node, stub or OPA container, no kind cluster, no anonymous volume.
       const containers = (await tryRun("docker", ["ps", "-a", "--filter", "name=iplab-", "--format", "{{.Names}}"])).stdout.trim();
       expect(containers, "lab containers left behind").toBe("");
       const stubs = (await tryRun("docker", ["ps", "-a", "--filter", `label=${LAB_LABEL}`, "--format", "{{.Names}}"])).stdout.trim();
-      expect(stubs, "stub containers left behind").toBe("");
+      expect(stubs, "stub or OPA containers left behind").toBe("");
       const volumes = (await tryRun("docker", ["volume", "ls", "-q", "--filter", "dangling=true"])).stdout.trim();
       expect(volumes, "dangling volumes left behind").toBe("");
     },

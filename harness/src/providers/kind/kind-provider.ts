@@ -26,13 +26,17 @@ import { httpsRequest, kubeconfigTarget } from "../../util/https-get.ts";
 import { silentLogger, task, type Logger } from "../../util/logger.ts";
 import { waitFor } from "../../util/wait.ts";
 import { readLabState, writeLabState, type LabState } from "../lab-state.ts";
-import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, Leftover, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster } from "../provider.ts";
+import type { BackendStartOptions, ClusterProvider, ClusterStartOptions, Leftover, OpaStartOptions, PreflightResult, ProfileSwitch, RemoveDetachedOptions, StartedBackend, StartedCluster, StartedOpa } from "../provider.ts";
 import { kindRecord, removeKindLab } from "./kind-teardown.ts";
 import { APISERVER_MANIFEST, componentLogs, controlPlaneNode, missingFromManifest, nodeExec, restartApiserverViaManifest, runningContainer, stopNodeContainer } from "./kind-node.ts";
 import type * as StubContainer from "./stub-container.ts";
-import { STUB_ALIAS } from "./stub-alias.ts";
+import type * as OpaContainer from "./opa-container.ts";
+import { LAB_LABEL, STATE_DIR_LABEL } from "./lab-container.ts";
+import { OPA_ALIAS, STUB_ALIAS } from "./stub-alias.ts";
 // testcontainers costs about a second to import; only kind labs need it.
 const loadStubContainer = (): Promise<typeof StubContainer> => import("./stub-container.ts");
+const loadOpaContainer = (): Promise<typeof OpaContainer> => import("./opa-container.ts");
+import { ensureOpa } from "../../opa/index.ts";
 import { probeGo } from "../../binaries/go-build.ts";
 import { waitUntilUsable } from "../common/user-ready.ts";
 import {
@@ -205,17 +209,17 @@ export class KindProvider implements ClusterProvider {
   }
 
   /**
-   * Stub containers by their state-dir label, and kind clusters named iplab-* (by their node
+   * The lab's containers (stub, OPA) by their state-dir label, and kind clusters named iplab-* (by their node
    * containers' label), matched to a state dir through its state file; a cluster no state dir names
    * is its own leftover, removed with `kind delete cluster`.
    */
   async findLeftovers(): Promise<Leftover[]> {
     if (!(await dockerStatus()).daemon) return [];
-    const stubs = await tryRun("docker", ["ps", "-a", "--filter", "label=imagepolicy-lab.dev/state-dir", "--format", '{{.Label "imagepolicy-lab.dev/state-dir"}}\t{{.Names}}']);
+    const labContainers = await tryRun("docker", ["ps", "-a", "--filter", `label=${STATE_DIR_LABEL}`, "--format", `{{.Label "${STATE_DIR_LABEL}"}}\t{{.Names}}\t{{.Label "${LAB_LABEL}"}}`]);
     const byDir = new Map<string, string[]>();
-    for (const line of stubs.stdout.split("\n").filter(Boolean)) {
-      const [dir = "", name = ""] = line.split("\t");
-      byDir.set(dir, [...(byDir.get(dir) ?? []), `stub container ${name}`]);
+    for (const line of labContainers.stdout.split("\n").filter(Boolean)) {
+      const [dir = "", name = "", component = ""] = line.split("\t");
+      byDir.set(dir, [...(byDir.get(dir) ?? []), `${containerWhat(component)} ${name}`]);
     }
     const nodes = await tryRun("docker", ["ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", '{{.Label "io.x-k8s.kind.cluster"}}']);
     const clusters = new Set(nodes.stdout.split("\n").filter((c) => c.startsWith("iplab-")));
@@ -230,21 +234,23 @@ export class KindProvider implements ClusterProvider {
     return out;
   }
 
-  /** Deletes the cluster, the stub container and (when the lab created it) the network its record names (kind-teardown.ts). */
+  /** Deletes the cluster, the stub and OPA containers and (when the lab created it) the network its record names (kind-teardown.ts). */
   async removeDetached(o: RemoveDetachedOptions): Promise<string[]> {
     if (!o.state) {
       // No state file (an `up` killed before it wrote one, or an orphan found by `down --all`): the
-      // stub container still carries the state dir in its label.
-      const ids = (await tryRun("docker", ["ps", "-aq", "--filter", `label=imagepolicy-lab.dev/state-dir=${o.stateDir}`])).stdout.split("\n").filter(Boolean);
+      // lab's containers still carry the state dir in a label.
+      const found = await tryRun("docker", ["ps", "-a", "--filter", `label=${STATE_DIR_LABEL}=${o.stateDir}`, "--format", `{{.ID}}\t{{.Label "${LAB_LABEL}"}}`]);
       const removed: string[] = [];
-      for (const id of ids) removed.push(...(await removeKindLab({ stubContainerId: id }, { logger: o.logger })));
+      for (const [id = "", component] of found.stdout.split("\n").filter(Boolean).map((l) => l.split("\t"))) {
+        removed.push(...(await removeKindLab(component === "opa" ? { opaContainerId: id } : { stubContainerId: id }, { logger: o.logger })));
+      }
       return removed;
     }
     const record = kindRecord(o.state);
     const network = record.networkName ? { name: record.networkName, created: record.networkCreated ?? false } : undefined;
     const k8sVersion = o.state.k8sVersion;
     return removeKindLab(
-      { clusterName: record.clusterName, stubContainerId: record.stubContainerId, network, stateDir: o.stateDir },
+      { clusterName: record.clusterName, stubContainerId: record.stubContainerId, opaContainerId: record.opaContainerId, network, stateDir: o.stateDir },
       { kind: () => this.installedKind(k8sVersion), logger: o.logger },
     );
   }
@@ -290,6 +296,45 @@ export class KindProvider implements ClusterProvider {
     } catch (err) {
       await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => logger.warn(`removing the network after a failed start: ${(e as Error).message}`));
       throw wrap("failed to start the stub backend container", err);
+    }
+  }
+
+  /**
+   * OPA as a container on the kind network (opa-container.ts), reached by the apiserver as
+   * https://imagepolicy-lab-opa:8181 and by the lab through a loopback mapping. It holds a lease on
+   * the network like the stub, so the last of them out removes a network the lab created.
+   */
+  async startOpa(o: OpaStartOptions): Promise<StartedOpa> {
+    const logger = o.logger ?? silentLogger;
+    const cleanup = this.options.cleanup ?? processCleanup;
+    const opaBinary = await ensureOpa({ env: o.env ?? this.env, logger, progress: o.progress, signal: o.signal });
+    const network = await this.acquireNetwork();
+    try {
+      const { startOpaContainer } = await loadOpaContainer();
+      const opa = await startOpaContainer({ stateDir: resolve(o.stateDir), network: network.name, opaBinary, userPolicy: o.userPolicy, detached: o.detached ?? false, logger, progress: o.progress, signal: o.signal, env: this.env });
+      const { stop, release } = cleanup.own(`OPA container ${opa.containerId.slice(0, 12)}`, async () => {
+        const errors: unknown[] = [];
+        await opa.stop().catch((e) => errors.push(e));
+        await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => errors.push(e));
+        if (errors.length) throw partsFailed("failed to stop OPA cleanly", errors);
+      });
+      if (o.detached) release();
+      return {
+        url: opa.url,
+        caPem: opa.caPem,
+        tokenFile: opa.tokenFile,
+        caFile: opa.caFile,
+        userPolicy: o.userPolicy,
+        record: { kind: { opaContainerId: opa.containerId } },
+        putData: (path, value) => opa.client.put(path, value),
+        pause: () => opa.pause(),
+        resume: () => opa.resume(),
+        stop,
+        [Symbol.asyncDispose]: stop,
+      };
+    } catch (err) {
+      await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => logger.warn(`removing the network after a failed start: ${(e as Error).message}`));
+      throw wrap("failed to start the OPA container", err);
     }
   }
 
@@ -359,7 +404,7 @@ export class KindProvider implements ClusterProvider {
         // Same network as the stub; the variable is only passed when it is not kind's default (kind warns about it).
         const env: Record<string, string | undefined> = { ...this.env, KIND_EXPERIMENTAL_DOCKER_NETWORK: network.name === "kind" ? undefined : network.name };
         // kind puts node names and subnets into NO_PROXY, not other containers: add the stub (§7).
-        if (env.HTTPS_PROXY || env.https_proxy) env.NO_PROXY = [env.NO_PROXY ?? env.no_proxy, STUB_ALIAS].filter(Boolean).join(",");
+        if (env.HTTPS_PROXY || env.https_proxy) env.NO_PROXY = [env.NO_PROXY ?? env.no_proxy, STUB_ALIAS, OPA_ALIAS].filter(Boolean).join(",");
         // --retain always: a failed create stays for `kind export logs`; we delete it afterwards ourselves.
         const r = await tryRun(kind, ["create", "cluster", "--name", clusterName, "--image", nodeImage.image, "--config", "-", "--kubeconfig", kubeconfigPath, "--retain"], {
           input: config,
@@ -468,6 +513,11 @@ export class KindProvider implements ClusterProvider {
       throw wrap(`failed to start the kind cluster (${kept}; logs in ${logsDir})`, err);
     }
   }
+}
+
+/** How `down` names a lab container by its component label. */
+function containerWhat(component: string): string {
+  return component === "opa" ? "OPA container" : "stub container";
 }
 
 function minorOf(k8sVersion: string): number {

@@ -16,6 +16,8 @@ export interface KindLabRecord {
   /** Whether this lab created the network (only then is it removed). */
   networkCreated?: boolean;
   stubContainerId?: string;
+  /** The opa mechanism's OPA container. */
+  opaContainerId?: string;
 }
 
 /**
@@ -31,6 +33,7 @@ export interface KindLabParts {
   /** A cluster `kind create cluster` may have started (nodes may exist). */
   clusterName?: string;
   stubContainerId?: string;
+  opaContainerId?: string;
   /** Removed only when `created` (by this lab) and no container is attached any more. */
   network?: { name: string; created: boolean };
   /** The lab's state dir: its admission files and kubeconfig go (logs/ stays). */
@@ -38,7 +41,7 @@ export interface KindLabParts {
 }
 
 /**
- * Removes the given parts in order (cluster, stub container, network, files), trying every one.
+ * Removes the given parts in order (cluster, OPA and stub containers, network, files), trying every one.
  * Idempotent: a part already gone is fine, and only what existed is reported. `kind` resolves the
  * kind binary (needed only when there is a cluster to delete). Returns one line per removed part;
  * throws an AggregateError naming each part that failed.
@@ -61,11 +64,11 @@ export async function removeKindLab(parts: KindLabParts, o: { kind?: () => Promi
       errors.push(err);
     }
   }
-  if (parts.stubContainerId) {
-    const id = parts.stubContainerId;
+  for (const [what, id] of [["OPA container", parts.opaContainerId], ["stub container", parts.stubContainerId]] as const) {
+    if (!id) continue;
     const existed = (await tryRun("docker", ["inspect", "--type=container", id])).ok;
     await removeContainer(id)
-      .then(() => existed && removed.push(`stub container ${id.slice(0, 12)}`))
+      .then(() => existed && removed.push(`${what} ${id.slice(0, 12)}`))
       .catch((e) => errors.push(e));
   }
   if (parts.network?.created) {

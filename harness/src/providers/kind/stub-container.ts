@@ -6,18 +6,17 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { GenericContainer, type StartedTestContainer, type WaitStrategy, type BoundPorts } from "testcontainers";
+import { GenericContainer, type StartedTestContainer } from "testcontainers";
 import { DEFAULT_POLICY, formatPolicyYaml } from "../../../../webhook-stub/src/policy.ts";
 import { SERVE_CONFIG_API_VERSION, SERVE_CONFIG_KIND, type StubServeConfig } from "../../../../webhook-stub/src/main.ts";
 import { StubClient } from "../../../../webhook-stub/src/stub-client.ts";
 import type { FaultSpec, StubControl, StubPolicy } from "../../../../webhook-stub/src/types.ts";
 import { writeBackendPki } from "../common/backend-pki.ts";
-import { ConfigError, LabError, WaitTimeoutError } from "../../util/errors.ts";
-import { httpsGet } from "../../util/https-get.ts";
+import { ConfigError } from "../../util/errors.ts";
 import { silentLogger, task, type Logger, type Progress } from "../../util/logger.ts";
-import { sleep } from "../../util/wait.ts";
 import type { BackendEndpoint } from "../provider.ts";
-import { STUB_ALIAS } from "./stub-alias.ts";
+import { configureRyuk, LAB_LABEL, LoopbackContainer, STATE_DIR_LABEL, TlsHealthWait } from "./lab-container.ts";
+import { OPA_ALIAS, STUB_ALIAS } from "./stub-alias.ts";
 import { imagePresent, removeContainer, type Env } from "./tools.ts";
 
 export { STUB_ALIAS };
@@ -27,8 +26,6 @@ export const STUB_REVIEW_PORT = 8443;
 export const STUB_CONTROL_PORT = 8444;
 /** Where the certificates, token and policy go inside the container. */
 export const STUB_FILES_DIR = "/etc/imagepolicy-lab-stub";
-/** Labels on every container we start, so leftovers after a crash can be found (`docker ps --filter label=…`). */
-export const LAB_LABEL = "imagepolicy-lab.dev/component";
 
 export interface StubContainerOptions {
   stateDir: string;
@@ -85,69 +82,6 @@ export function stubServeConfig(o: { mtls: boolean; fault?: FaultSpec }): StubSe
 
 /** The argv after the image's entrypoint (`node /app/stub.mjs serve`), matching the Dockerfile's CMD. */
 export const STUB_SERVE_ARGS = ["--config", `${STUB_FILES_DIR}/config.json`] as const;
-
-/** A GenericContainer whose published ports bind to host loopback only (testcontainers binds all interfaces). */
-class LoopbackContainer extends GenericContainer {
-  withLoopbackOnlyPorts(): this {
-    for (const bindings of Object.values(this.hostConfig.PortBindings ?? {})) {
-      for (const b of bindings as { HostIp?: string }[]) b.HostIp = "127.0.0.1";
-    }
-    return this;
-  }
-}
-
-/** Waits for GET /healthz on a published port with TLS verified against `caPem` (testcontainers' HTTP wait can only skip verification). */
-class TlsHealthWait implements WaitStrategy {
-  private timeoutMs: number;
-  private set = false;
-  constructor(
-    private readonly port: number,
-    private readonly caPem: string,
-    private readonly servername: string,
-    timeoutMs: number,
-  ) {
-    this.timeoutMs = timeoutMs;
-  }
-  withStartupTimeout(ms: number): this {
-    this.timeoutMs = ms;
-    this.set = true;
-    return this;
-  }
-  isStartupTimeoutSet(): boolean {
-    return this.set;
-  }
-  getStartupTimeout(): number {
-    return this.timeoutMs;
-  }
-  async waitUntilReady(container: { inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }> }, boundPorts: BoundPorts): Promise<void> {
-    const hostPort = boundPorts.getBinding(this.port);
-    const url = `https://127.0.0.1:${hostPort}/healthz`;
-    const deadline = performance.now() + this.timeoutMs;
-    let last = "";
-    while (performance.now() < deadline) {
-      const r = await httpsGet(url, { caPem: this.caPem, servername: this.servername }).catch((e: Error) => ({ status: 0, error: e.message }));
-      if (r.status === 200) return;
-      last = "error" in r ? r.error : `HTTP ${r.status}`;
-      const state = (await container.inspect()).State;
-      if (!state.Running) throw new LabError(`the stub container exited (code ${state.ExitCode}) before ${url} answered; last: ${last}`);
-      await sleep(100);
-    }
-    throw new WaitTimeoutError(`stub ${url} (TLS, verified with the lab CA)`, this.timeoutMs, last);
-  }
-}
-
-/**
- * testcontainers starts its Ryuk reaper on first use and fails every start when the reaper image
- * cannot be pulled. Without the image here, Ryuk is switched off and our own teardown (cleanup
- * registry, stop()) removes the container. Returns what it decided, for the log.
- */
-export async function configureRyuk(env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  if (env.TESTCONTAINERS_RYUK_DISABLED !== undefined) return `TESTCONTAINERS_RYUK_DISABLED=${env.TESTCONTAINERS_RYUK_DISABLED} (set by the environment)`;
-  const image = env.RYUK_CONTAINER_IMAGE || "testcontainers/ryuk:0.14.0";
-  if (await imagePresent(image)) return `Ryuk (${image}) reaps the stub if this process dies`;
-  env.TESTCONTAINERS_RYUK_DISABLED = "true";
-  return `Ryuk image ${image} is not present locally, so Ryuk is disabled; the lab's own teardown removes the stub container`;
-}
 
 /** The stub Dockerfile's default base (webhook-stub/Dockerfile `ARG BASE`). */
 export const STUB_DEFAULT_BASE_IMAGE = "node:24-bookworm-slim";
@@ -215,7 +149,8 @@ export async function startStubContainer(o: StubContainerOptions): Promise<Start
   }
   logger.debug(await configureRyuk());
   const image = o.image ?? (await buildStubImage({ logger, progress: o.progress, env: o.env }));
-  const pki = await writeBackendPki(o.stateDir, [STUB_ALIAS, "127.0.0.1", "localhost"], o.mtls);
+  // OPA (the opa mechanism) serves with the same certificate under its own alias.
+  const pki = await writeBackendPki(o.stateDir, [STUB_ALIAS, OPA_ALIAS, "127.0.0.1", "localhost"], o.mtls);
   const name = `imagepolicy-lab-stub-${createHash("sha256").update(o.stateDir).digest("hex").slice(0, 8)}-${Date.now().toString(36)}`;
   // All 0644: the image may run as a non-root user, and testcontainers copies files as root. They are
   // readable only inside this single-process container; the host copies under <stateDir>/backend stay 0600.
@@ -236,7 +171,7 @@ export async function startStubContainer(o: StubContainerOptions): Promise<Start
     try {
       container = await new LoopbackContainer(image)
         .withName(name)
-        .withLabels({ [LAB_LABEL]: "webhook-stub", "imagepolicy-lab.dev/state-dir": o.stateDir })
+        .withLabels({ [LAB_LABEL]: "webhook-stub", [STATE_DIR_LABEL]: o.stateDir })
         .withNetworkMode(o.network)
         .withNetworkAliases(STUB_ALIAS)
         .withExposedPorts(STUB_CONTROL_PORT)
@@ -244,7 +179,7 @@ export async function startStubContainer(o: StubContainerOptions): Promise<Start
         .withCopyContentToContainer(files)
         .withCommand([...STUB_SERVE_ARGS])
         .withAutoCleanup(!o.detached)
-        .withWaitStrategy(new TlsHealthWait(STUB_CONTROL_PORT, pki.caPem, "localhost", budget))
+        .withWaitStrategy(new TlsHealthWait({ what: "the stub container", port: STUB_CONTROL_PORT, path: "/healthz", caPem: pki.caPem, servername: "localhost", timeoutMs: budget }))
         .withStartupTimeout(budget)
         .start();
     } catch (err) {
