@@ -5,7 +5,7 @@ import { GenericContainer, type BoundPorts, type WaitStrategy } from "testcontai
 import { LabError, WaitTimeoutError } from "../../util/errors.ts";
 import { httpsRequest } from "../../util/https-get.ts";
 import { sleep } from "../../util/wait.ts";
-import { imagePresent } from "./tools.ts";
+import { imagePresent, tryRun } from "./tools.ts";
 
 /** Labels on every container we start, so leftovers after a crash can be found (`docker ps --filter label=…`). */
 export const LAB_LABEL = "imagepolicy-lab.dev/component";
@@ -54,7 +54,7 @@ export class TlsHealthWait implements WaitStrategy {
   getStartupTimeout(): number {
     return this.timeoutMs;
   }
-  async waitUntilReady(container: { inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }> }, boundPorts: BoundPorts): Promise<void> {
+  async waitUntilReady(container: { id: string; inspect(): Promise<{ State: { Running: boolean; ExitCode: number } }> }, boundPorts: BoundPorts): Promise<void> {
     const c = this.check;
     const url = `https://127.0.0.1:${boundPorts.getBinding(c.port)}${c.path}`;
     const deadline = performance.now() + this.timeoutMs;
@@ -64,7 +64,13 @@ export class TlsHealthWait implements WaitStrategy {
       if (r.status === 200) return;
       last = "error" in r ? r.error : `HTTP ${r.status}`;
       const state = (await container.inspect()).State;
-      if (!state.Running) throw new LabError(`${c.what} exited (code ${state.ExitCode}) before ${url} answered; last: ${last}`);
+      if (!state.Running) {
+        // Read now: testcontainers removes a container that failed its wait. Its own words say why
+        // it exited (OPA: a policy that does not load).
+        const logs = await tryRun("docker", ["logs", "--tail", "15", container.id]);
+        const output = `${logs.stdout}${logs.stderr}`.trim();
+        throw new LabError(`${c.what} exited (code ${state.ExitCode}) before ${url} answered; last: ${last}${output ? `\nits output:\n${output}` : ""}`);
+      }
       await sleep(100);
     }
     throw new WaitTimeoutError(`${c.what} ${url} (TLS, verified with the lab CA)`, this.timeoutMs, last);

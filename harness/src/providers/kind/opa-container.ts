@@ -106,12 +106,6 @@ export async function buildOpaImage(o: { opaBinary: string; logger?: Logger; pro
   });
 }
 
-/** The last lines of a container's output, for an error that says why it exited. */
-async function containerLogTail(id: string, lines = 15): Promise<string> {
-  const r = await tryRun("docker", ["logs", "--tail", String(lines), id]);
-  return [r.stdout, r.stderr].join("\n").trim();
-}
-
 /** Starts OPA on `network` under OPA_ALIAS; resolves once /health answers over verified TLS with the token. */
 export async function startOpaContainer(o: OpaContainerOptions): Promise<StartedOpaContainer> {
   const logger = o.logger ?? silentLogger;
@@ -171,10 +165,9 @@ export async function startOpaContainer(o: OpaContainerOptions): Promise<Started
         .withStartupTimeout(budget)
         .start();
     } catch (err) {
-      // A policy that does not load makes OPA exit at once: its own words say why.
-      const tail = await containerLogTail(name).catch(() => "");
+      // A policy that does not load makes OPA exit at once; the wait's error carries its output.
       await removeContainer(name).catch(() => {});
-      throw new LabError(`${(err as Error).message}${tail ? `\nOPA's output:\n${tail}` : ""}`, { cause: err });
+      throw err;
     }
     const id = container.getId();
     const hostUrl = `https://127.0.0.1:${container.getMappedPort(OPA_PORT)}`;
