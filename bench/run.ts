@@ -5,6 +5,7 @@
 //   local-bench → bench/results/local.md   stub-bench → bench/results/stub.md
 //   mechanism-bench → bench/results/mechanisms.md (per-create latency and the comparison run)
 //   stub-soak   → bench/results/stub-soak.md (hostile input at full size, issue 10)
+//   opa-bench   → bench/results/opa.md (OPA's cold build, cache hit, its kind image and container)
 //   kind-bench  → stdout only (bench/results/kind.md also holds hand measurements; run
 //                 `npx tsx bench/kind-bench.ts --write` to replace it)
 import { spawn, execFile } from "node:child_process";
@@ -12,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { DEFAULT_K8S_VERSION, resolveBinaries } from "../harness/src/binaries/index.ts";
+import { probeGo } from "../harness/src/binaries/go-build.ts";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RUN_TS = join(REPO, "bin/run-ts.mjs");
@@ -55,6 +57,16 @@ const BENCHES: Bench[] = [
     args: [],
     // RSS and open sockets are read from /proc.
     missing: async () => (process.platform === "linux" ? undefined : `the soak reads /proc, which ${process.platform} does not have`),
+  },
+  {
+    name: "OPA",
+    file: "bench/opa-bench.ts",
+    args: [],
+    // Its cold build is what it measures, so it needs Go (and Docker for its kind rows, which it skips on its own).
+    missing: async () => {
+      const go = await probeGo(process.env);
+      return "problem" in go ? `OPA is built from its Go module: ${go.problem}` : undefined;
+    },
   },
   {
     name: "kind provider",
