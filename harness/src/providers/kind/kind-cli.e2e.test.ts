@@ -1,6 +1,7 @@
 // The kind lab as a user drives it, through the real CLI in a child process: `up --provider kind`,
 // a refused image with the backend's reason, a broken backend seen through the journal, `down`; and
-// Ctrl-C during `up`. After each: no container, kind cluster or network of the lab is left.
+// Ctrl-C or SIGKILL during `up --mechanism opa` (the stub and OPA containers exist by then). After
+// each: no container, kind cluster or network of the lab is left.
 //
 // Runs where Docker, kind and a node image are usable (the same gate as the kind catalog); elsewhere
 // it is skipped with the reason, and with IMAGEPOLICY_LAB_KIND_TESTS=required (CI) that is a failure.
@@ -23,6 +24,9 @@ async function labContainers(stateDir: string): Promise<string> {
   return (await tryRun("docker", ["ps", "-a", "--filter", `label=imagepolicy-lab.dev/state-dir=${stateDir}`, "--format", "{{.Names}}"])).stdout.trim();
 }
 
+/** `up` under the opa mechanism: OPA's container starts before kind creates the cluster. */
+const OPA_UP = ["--mechanism", "opa"];
+
 async function kindClusters(): Promise<string[]> {
   const kind = await findKind("v0.32.0");
   if (!kind.found) return [];
@@ -33,8 +37,8 @@ async function kindClusters(): Promise<string[]> {
  * `up --provider kind` as a child process, returned once kind has created this lab's node container,
  * so an interrupt then has something real to undo.
  */
-async function upUntilNodeExists(stateDir: string): Promise<CliChild> {
-  const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir]);
+async function upUntilNodeExists(stateDir: string, extra: string[] = []): Promise<CliChild> {
+  const c = spawnCli(["up", "--provider", "kind", "--state-dir", stateDir, ...extra]);
   await c.waitForStderr(/kind create cluster iplab-/, 300_000);
   const cluster = /kind create cluster (iplab-[0-9a-f]{6})/.exec(c.output.stderr)![1]!;
   await pollFor(`the node container of ${cluster}`, async () => ((await tryRun("docker", ["ps", "-q", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`])).stdout.trim() || undefined), 120_000);
@@ -94,9 +98,10 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
     expect(again.code, again.stderr).toBe(0);
   });
 
-  it("SIGINT during `up` (while kind creates the cluster) exits 130 and leaves nothing", async () => {
+  it("SIGINT during `up --mechanism opa` (while kind creates the cluster) exits 130 and leaves nothing, OPA's container included", async () => {
     const stateDir = join(work, "interrupted");
-    const c = await upUntilNodeExists(stateDir);
+    const c = await upUntilNodeExists(stateDir, OPA_UP);
+    expect(await labContainers(stateDir), "the stub and OPA run when SIGINT is sent").toMatch(/imagepolicy-lab-opa-/);
     c.child.kill("SIGINT");
     const code = await c.exited;
     expect(code, c.output.stderr).toBe(130);
@@ -104,9 +109,9 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
     await expectNothingLeft(stateDir);
   });
 
-  it("after `up` is killed outright (SIGKILL) while kind creates the cluster, `down` still removes the cluster, the stub and the network", async () => {
+  it("after `up --mechanism opa` is killed outright (SIGKILL) while kind creates the cluster, `down` still removes the cluster, the stub, OPA and the network", async () => {
     const stateDir = join(work, "killed");
-    const c = await upUntilNodeExists(stateDir);
+    const c = await upUntilNodeExists(stateDir, OPA_UP);
     // No handler runs on SIGKILL: only the state file knows the cluster kind is still creating.
     c.child.kill("SIGKILL");
     await c.exited;
@@ -114,6 +119,7 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
     const down = await execCli(["down", "--state-dir", stateDir], 300_000);
     expect(down.code, down.stderr).toBe(0);
     expect(down.stdout).toMatch(/kind cluster iplab-/);
+    expect(down.stdout).toMatch(/OPA container /);
     await expectNothingLeft(stateDir);
   });
 });
