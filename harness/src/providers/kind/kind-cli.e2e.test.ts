@@ -5,11 +5,12 @@
 //
 // Runs where Docker, kind and a node image are usable (the same gate as the kind catalog); elsewhere
 // it is skipped with the reason, and with IMAGEPOLICY_LAB_KIND_TESTS=required (CI) that is a failure.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerGate, kindTestsRequired } from "../../../test/docker-gate.ts";
+import { createCA } from "../../pki/pki.ts";
 import { dryRunPod, execCli, filesOutsideLogs, labKubeConfig, pollFor, spawnCli, type CliChild } from "../local/test-support.ts";
 import { KindProvider } from "./kind-provider.ts";
 import { findKind, kindNetworkName, tryRun } from "./tools.ts";
@@ -96,6 +97,25 @@ describe.skipIf(skip !== undefined)("kind lab through the CLI", () => {
     await expectNothingLeft(stateDir);
     const again = await execCli(["down", "--state-dir", stateDir]);
     expect(again.code, again.stderr).toBe(0);
+  });
+
+  it("a lab with --backend-url (no stub container) is tied to its state dir through its node's admission mount, for `down --all`", async () => {
+    const stateDir = join(work, "external");
+    // Fail open: nothing answers at the URL, and the cluster's own pods must still be admitted.
+    const ca = join(work, "external-ca.crt");
+    await writeFile(ca, (await createCA("a backend nobody runs")).certPem);
+    const up = await execCli(["up", "--provider", "kind", "--state-dir", stateDir, "--backend-url", "https://127.0.0.1:1/review", "--backend-ca", ca, "--default-allow", "true"], 600_000);
+    try {
+      expect(up.code, up.stderr).toBe(0);
+      expect(await labContainers(stateDir), "no stub container").toBe("");
+      // What `down --all` works from (not run here: it would stop every other lab on the machine).
+      const mine = (await new KindProvider().findLeftovers()).find((l) => l.stateDir === stateDir);
+      expect(mine?.parts).toEqual([expect.stringMatching(/^kind cluster iplab-[0-9a-f]{6}$/)]);
+    } finally {
+      const down = await execCli(["down", "--state-dir", stateDir], 300_000);
+      expect(down.code, down.stderr).toBe(0);
+    }
+    await expectNothingLeft(stateDir);
   });
 
   it("SIGINT during `up --mechanism opa` (while kind creates the cluster) exits 130 and leaves nothing, OPA's container included", async () => {

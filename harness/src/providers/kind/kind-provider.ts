@@ -12,7 +12,7 @@
 // stop() and `down` (removeDetached, from another process) remove through the same removeKindLab
 // (kind-teardown.ts); the state file's `kind` block is this provider's record of what to remove.
 import { mkdir, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { writeAdmissionFiles } from "../../admission/render.ts";
@@ -226,6 +226,15 @@ export class KindProvider implements ClusterProvider {
     for (const dir of byDir.keys()) {
       const name = (await readLabState(dir))?.kind?.clusterName;
       if (name && clusters.delete(name)) byDir.get(dir)!.push(`kind cluster ${name}`);
+    }
+    // A lab without a stub container (`--backend-url`) is found through its node: the admission
+    // directory it mounts is <stateDir>/admission, and that state file names the cluster.
+    for (const clusterName of [...clusters]) {
+      const dir = await mountedStateDir(controlPlaneNode(clusterName));
+      if (dir && (await readLabState(dir))?.kind?.clusterName === clusterName) {
+        clusters.delete(clusterName);
+        byDir.set(dir, [...(byDir.get(dir) ?? []), `kind cluster ${clusterName}`]);
+      }
     }
     const out: Leftover[] = [...byDir].map(([stateDir, parts]) => ({ stateDir, parts }));
     for (const clusterName of clusters) {
@@ -513,6 +522,15 @@ export class KindProvider implements ClusterProvider {
       throw wrap(`failed to start the kind cluster (${kept}; logs in ${logsDir})`, err);
     }
   }
+}
+
+/** The state dir whose admission directory a kind node mounts (kind-config.ts), if any. */
+async function mountedStateDir(node: string): Promise<string | undefined> {
+  const r = await tryRun("docker", ["inspect", "--type=container", "--format", "{{json .Mounts}}", node]);
+  if (!r.ok) return undefined;
+  const mounts = JSON.parse(r.stdout) as { Source?: string; Destination?: string }[];
+  const source = mounts.find((m) => m.Destination === ADMISSION_DIR_IN_NODE)?.Source;
+  return source && basename(source) === "admission" ? dirname(source) : undefined;
 }
 
 /** How `down` names a lab container by its component label. */
