@@ -73,3 +73,50 @@ export function runBackendFlagIssues(f: RunBackendFlags): ConfigIssue[] {
   if (mechanism === "all") add("--backend-url", "--mechanism all includes vap, which has no backend, and opa, whose backend is the lab's OPA; run imagepolicywebhook and webhook one at a time");
   return issues;
 }
+
+/** Who answers ImagePolicyWebhook's reviews: the stub (default) or the lab's OPA. */
+export type BackendName = "stub" | "opa";
+
+export interface BackendChoiceFlags {
+  backend?: BackendName;
+  mechanism?: MechanismName | "all";
+  backendUrl?: string;
+  backendCa?: string;
+  policy?: string;
+  mtls?: boolean;
+}
+
+/**
+ * `--backend` with the flags it cannot go with, every problem at once and before anything starts.
+ * OPA as a backend is ImagePolicyWebhook's (the opa mechanism runs OPA as a validating webhook),
+ * runs the shipped Rego (a user's own plays under --mechanism opa), is the lab's (not --backend-url)
+ * and is reached over TLS without a client certificate (--mtls is the stub's check).
+ */
+export function backendChoiceIssues(f: BackendChoiceFlags): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const add = (path: string, message: string) => issues.push({ file: CLI, path, message });
+  const mechanism = f.mechanism ?? "imagepolicywebhook";
+  if (f.backend === "stub" && (mechanism === "vap" || mechanism === "opa" || mechanism === "all")) {
+    add("--backend", `stub: the ${mechanism === "all" ? "vap and opa mechanisms have" : `${mechanism} mechanism has`} no stub backend (${mechanism === "opa" ? "OPA answers" : "the apiserver decides alone"}); leave --backend out`);
+  }
+  if (f.backend !== "opa") return issues;
+  if (mechanism !== "imagepolicywebhook") {
+    const why =
+      mechanism === "opa"
+        ? "--mechanism opa already runs OPA, as a validating webhook; --backend opa makes OPA ImagePolicyWebhook's backend (leave out --mechanism or give imagepolicywebhook)"
+        : `OPA as a backend answers ImagePolicyWebhook's ImageReviews; --mechanism ${mechanism} ${mechanism === "webhook" ? "sends AdmissionReviews (for OPA behind a validating webhook use --mechanism opa)" : mechanism === "vap" ? "has no backend" : "plays other mechanisms too"}`;
+    add("--backend", `opa with --mechanism ${mechanism}: ${why}`);
+  }
+  if (f.backendUrl !== undefined) add("--backend-url", "--backend opa runs the lab's OPA as the backend, --backend-url names your own: give one");
+  if (f.backendCa !== undefined && f.backendUrl === undefined) add("--backend-ca", "only meaningful with --backend-url");
+  if (f.mtls) add("--mtls", "--backend opa: the lab's OPA is reached over TLS without a client certificate (--mtls is the stub's check); leave one out");
+  if (f.policy !== undefined) {
+    add(
+      "--policy",
+      f.policy.endsWith(".rego")
+        ? "--backend opa runs the shipped Rego (policies/opa); your own Rego plays under --mechanism opa (its wrapper answers AdmissionReviews only)"
+        : "--backend opa: a stub policy configures the stub, which does not answer; the OPA backend takes trust lists (--trust)",
+    );
+  }
+  return issues;
+}

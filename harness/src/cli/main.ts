@@ -15,6 +15,9 @@ const mechanismOption = (all: boolean) =>
   new Option("--mechanism <name>", all ? "how images are restricted (all: play the catalog under each and compare)" : "how images are restricted")
     .choices(all ? [...MECHANISM_NAMES, "all"] : [...MECHANISM_NAMES])
     .default(DEFAULT_MECHANISM);
+/** `--backend`: who answers ImagePolicyWebhook's reviews (no default: the stub, unless --backend-url names the user's). */
+const backendOption = () =>
+  new Option("--backend <name>", "ImagePolicyWebhook's backend: stub (faults, journal) or opa (the lab's OPA with the shipped Rego, policies/opa; trust lists as OPA data)").choices(["stub", "opa"]);
 
 /** What running with no arguments means. */
 export const DEFAULT_ARGV = ["run", "--report-dir", "reports"];
@@ -52,6 +55,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .addOption(mechanismOption(false))
     .requiredOption("--state-dir <dir>", "directory for the lab's files (kubeconfig, keys, logs)")
     .option("--k8s-version <version>", "Kubernetes release")
+    .addOption(backendOption())
     .option("--backend-url <url>", "use this backend instead of the stub")
     .option("--backend-ca <file>", "CA file that signed --backend-url's certificate")
     .option("--trust <registry>", "allow images from this registry or repository (repeatable)", collect)
@@ -86,6 +90,7 @@ export async function run(argv: string[], io: CliIO = defaultIO()): Promise<numb
     .option("--state-dir <dir>", "keep the lab's files here instead of a temp dir")
     .option("--tag <tag>", "only scenarios with this tag (repeatable)", collect)
     .option("--skip-slow", "skip scenarios marked slow (e.g. the 30 s hung backend)")
+    .addOption(backendOption())
     .option("--backend-url <url>", "test your own backend instead of the stub (ImageReview, or AdmissionReview with --mechanism webhook)")
     .option("--backend-ca <file>", "CA file that signed --backend-url's certificate")
     .option("--trust <registry>", "with --backend-url: a registry or repository your backend trusts, the expectation (repeatable; the first stands for the catalog's trusted.example)", collect)

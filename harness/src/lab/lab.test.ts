@@ -71,6 +71,18 @@ describe("startLab refuses before it creates anything", () => {
     expect(cleanup.size).toBe(0);
     expect((await readdir(dir)).sort()).toEqual(["kubeconfig", LAB_STATE_FILE]);
   });
+
+  it("opaBackend with what it cannot go with: one ConfigError naming each, before the provider is asked anything", async () => {
+    const provider = inertProvider(true);
+    const cleanup = new CleanupRegistry();
+    const err = await startLab({ provider, stateDir: dir, cleanup, opaBackend: true, mechanism: "webhook", mtls: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map((i) => i.path)).toEqual(["opaBackend", "mtls", "--backend"]);
+    expect((err as ConfigError).issues[2]!.message).toBe("opa: the local provider does not run OPA yet; use --provider local for --backend opa");
+    expect(provider.calls).toEqual([]);
+    expect(cleanup.size).toBe(0);
+    expect(await readdir(dir)).toEqual([]);
+  });
 });
 
 /** A provider that "starts" by writing what a real one writes, and whose stop removes nothing. */

@@ -17,6 +17,7 @@ import { processCleanup, type CleanupRegistry } from "../util/cleanup.ts";
 import { ConfigError, ProviderUnavailableError } from "../util/errors.ts";
 import { ensureOpa } from "../opa/opa-binary.ts";
 import { prepareUserPolicy } from "../opa/byo-policy.ts";
+import { opaImageReviewEndpoint, putOpaBackendTrust } from "../mechanism/opa-backend.ts";
 import { silentLogger, task, type Logger, type Progress } from "../util/logger.ts";
 
 export interface LabOptions {
@@ -45,6 +46,11 @@ export interface LabOptions {
    * opa before anything starts.
    */
   opaPolicyFile?: string;
+  /**
+   * ImagePolicyWebhook only: its backend is the lab's OPA with the shipped Rego (opa-backend.ts), not
+   * the stub; trust lists become OPA data. Default false. Not with externalBackend, mtls or opaPolicyFile.
+   */
+  opaBackend?: boolean;
   fault?: FaultSpec;
   /** Require mTLS between apiserver and stub. */
   mtls?: boolean;
@@ -72,7 +78,7 @@ export interface StartedLab extends AsyncDisposable {
   /** The stub's control surface; undefined with an external backend. */
   readonly stub?: StubControl;
   readonly backend?: StartedBackend;
-  /** The opa mechanism's OPA server; undefined under the other mechanisms. */
+  /** The OPA server of the opa mechanism or of `opaBackend`; undefined otherwise. */
   readonly opa?: StartedOpa;
   readonly profile: AdmissionProfile;
   readonly k8sVersion: string;
@@ -103,6 +109,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
   } else if (o.opaPolicyFile !== undefined) {
     throw new ConfigError([{ file: o.opaPolicyFile, path: "--policy", message: `a Rego policy is played by --mechanism opa, not ${mechanismName}` }], "invalid lab options");
   }
+  if (o.opaBackend) checkOpaBackendOptions(o, mechanismName);
   const userPolicy = o.opaPolicyFile === undefined ? undefined : await prepareUserPolicy({ opa: await ensureOpa({ logger, progress: o.progress, signal: o.signal }), file: o.opaPolicyFile, signal: o.signal });
   const preflight = await o.provider.preflight();
   if (!preflight.usable) throw new ProviderUnavailableError(o.provider.name, preflight.reasons);
@@ -171,14 +178,16 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       // unread; the provider's start() merges its own fields into it.
       await writeEarlyState();
     }
-    if (mechanismName === "opa") {
+    if (mechanismName === "opa" || o.opaBackend) {
       // Before the cluster: it needs the backend's certificate only, and an opa that cannot be found
       // or built fails the start before a control plane is spent on it. Recorded like the stub.
       opa = await o.provider.startOpa!({ stateDir, userPolicy, detached: o.detached, logger, progress: o.progress, signal: o.signal });
       opaRecord = { url: opa.url, tokenFile: opa.tokenFile, caFile: opa.caFile, ...(userPolicy ? { policy: userPolicy.file } : {}) };
       await writeEarlyState();
+      // As ImagePolicyWebhook's backend OPA answers the cluster's own first pods (kind's): its lists go in first.
+      if (o.opaBackend) await putOpaBackendTrust(opa, o.policy ?? DEFAULT_POLICY);
     }
-    const endpoint = o.externalBackend ?? backend!.endpoint;
+    const endpoint = o.opaBackend ? opaImageReviewEndpoint(opa!) : (o.externalBackend ?? backend!.endpoint);
     cluster = await o.provider.start({
       stateDir,
       k8sVersion,
@@ -192,7 +201,7 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
       signal: o.signal,
     });
     const state = await readLabState(stateDir);
-    if (state) await writeLabState(stateDir, { ...state, mechanism: mechanismName, ...(stubRecord ? { stub: stubRecord } : {}), ...(opaRecord ? { opa: opaRecord } : {}) });
+    if (state) await writeLabState(stateDir, { ...state, mechanism: mechanismName, ...(stubRecord ? { stub: stubRecord } : {}), ...(opaRecord ? { opa: opaRecord } : {}), ...(o.opaBackend ? { imagePolicyBackend: "opa" as const } : {}) });
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfigPath);
     // Once the cluster runs: the webhook configuration or the policies are API objects, and each is
@@ -278,6 +287,20 @@ export async function startLab(o: LabOptions): Promise<StartedLab> {
 /** Why a provider without `startOpa` refuses the opa mechanism (the same words wherever it is refused). */
 export function opaUnsupportedMessage(provider: string): string {
   return `opa: the ${provider} provider does not run OPA yet; use --provider local for --mechanism opa`;
+}
+
+/** `opaBackend` goes with ImagePolicyWebhook and the shipped policy only, on a provider that runs OPA; refused before anything starts. */
+function checkOpaBackendOptions(o: LabOptions, mechanism: MechanismName): void {
+  const issue = (path: string, message: string) => ({ file: "lab options", path, message });
+  const issues = [
+    mechanism !== "imagepolicywebhook" && issue("opaBackend", `OPA as a backend is ImagePolicyWebhook's; the ${mechanism} mechanism ${mechanism === "opa" ? "already runs OPA (as a validating webhook)" : "has no ImageReview backend"}`),
+    o.externalBackend && issue("externalBackend", "the backend is the lab's OPA; give opaBackend or externalBackend, not both"),
+    o.mtls && issue("mtls", "the stub's client-certificate check; OPA as the backend is reached over TLS without one"),
+    o.opaPolicyFile !== undefined && issue("opaPolicyFile", "your own Rego is played by the opa mechanism; the OPA backend runs the shipped policy (policies/opa)"),
+    // Said as the CLI's flag: with `--provider auto` choosing a provider without OPA, this is the first place that knows.
+    !o.provider.startOpa && { file: "command line", path: "--backend", message: `opa: the ${o.provider.name} provider does not run OPA yet; use --provider local for --backend opa` },
+  ].filter((x) => x !== false && x !== undefined);
+  if (issues.length) throw new ConfigError(issues, "invalid lab options");
 }
 
 /** Two parts of a provider's record (the stub's, OPA's), merged per provider. */

@@ -17,6 +17,11 @@ import { admissionUrl, CANARY_WEBHOOK_NAME, failurePolicyFor, MANAGED_LABELS, we
 export interface StartedMechanism {
   /** The mechanism; whether the stub's journal sees its calls follows from it (mechanismUsesStub). */
   readonly name: MechanismName;
+  /**
+   * ImagePolicyWebhook's backend when it is not the stub but the lab's OPA (`--backend opa`,
+   * opa-backend.ts); absent otherwise.
+   */
+  readonly backend?: "opa";
   readonly profile: AdmissionProfile;
   /** Puts the profile in force and resolves once the apiserver acts on it. */
   applyProfile(profile: AdmissionProfile): Promise<ProfileSwitch>;
@@ -42,7 +47,7 @@ export interface MechanismStartOptions {
   profile: AdmissionProfile;
   /** The trust list of namespaces no scenario owns (`default`, `kube-public`): the stub's default policy. */
   defaultPolicy: StubPolicy;
-  /** The OPA server the opa mechanism registers (started by the provider); required for it. */
+  /** The OPA server the opa mechanism registers, or ImagePolicyWebhook's backend with `--backend opa` (started by the provider). */
   opa?: StartedOpa;
   signal?: AbortSignal;
 }
@@ -55,6 +60,8 @@ export const CANARY_NAMESPACE = "imagepolicy-lab-canary";
 export const PROBE_IMAGE = "imagepolicy-lab-probe.invalid/probe:1";
 
 export async function startMechanism(name: MechanismName, o: MechanismStartOptions): Promise<StartedMechanism> {
+  // With an OPA server the plugin's backend is OPA (lab.ts starts one for the opa mechanism or `--backend opa` only).
+  if (name === "imagepolicywebhook" && o.opa) return (await import("./opa-backend.ts")).startOpaBackendMechanism(o);
   if (name === "imagepolicywebhook") return imagePolicyWebhook(o);
   if (name === "webhook") return startWebhook(o);
   // Loaded on demand: only an OPA lab needs it (and it builds on this module's helpers).

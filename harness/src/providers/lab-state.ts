@@ -36,6 +36,8 @@ export interface LabState extends ProviderRecords {
   stub?: { controlUrl: string; reviewUrl: string; tokenFile: string; caFile: string };
   /** The opa mechanism's OPA server: its URL, bearer token file and CA file (where it runs is the provider's record). */
   opa?: { url: string; tokenFile: string; caFile: string; /** The user's Rego file it runs instead of the shipped policy. */ policy?: string };
+  /** ImagePolicyWebhook's backend when it is the lab's OPA (`up --backend opa`), not the stub (absent: the stub, or the user's backend). */
+  imagePolicyBackend?: "opa";
   createdAt: string;
 }
 

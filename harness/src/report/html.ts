@@ -174,7 +174,14 @@ function header(r: RunReport): string {
     r.labError ? `<div class="lab-error"><strong>The lab could not run:</strong><pre>${h(r.labError)}</pre></div>` : "",
     facts([
       ["provider", h(r.provider)],
-      ["backend", r.externalBackend ? h(`yours, ${r.externalBackend.url}; expected to trust ${r.externalBackend.trust.join(", ")}`) : undefined],
+      [
+        "backend",
+        r.externalBackend
+          ? h(`yours, ${r.externalBackend.url}; expected to trust ${r.externalBackend.trust.join(", ")}`)
+          : r.opaBackend
+            ? h(`OPA with the shipped Rego (policies/opa) as ImagePolicyWebhook's backend, ${r.opaBackend.url}`)
+            : undefined,
+      ],
       ["Kubernetes", h(r.k8sVersion)],
       ["tool", h(`${r.tool.name} ${r.tool.version}`)],
       ["started", h(r.startedAt)],

@@ -134,9 +134,11 @@ export function junitDocument(o: { name: string; durationMs: number; timestamp: 
 
 /** Renders the run as a JUnit XML document (UTF-8). A lab error becomes one extra errored case. */
 export function renderJUnit(report: RunReport): string {
-  const common = { provider: report.provider, k8sVersion: report.k8sVersion, toolVersion: report.tool.version };
+  // A run against OPA as the backend says so in every suite, so its cases are not taken for the stub's.
+  const common = { provider: report.provider, k8sVersion: report.k8sVersion, toolVersion: report.tool.version, ...(report.opaBackend ? { backend: "opa", backendUrl: report.opaBackend.url } : {}) };
+  const backend = report.opaBackend ? " backend:opa" : "";
   const suites = groupByProfile(report.scenarios).map((g) =>
-    junitSuite({ name: `${report.provider} ${g.key}`, scenarios: g.scenarios, classPrefix: report.provider, timestamp: report.startedAt, properties: { ...common, ...g.profile } }),
+    junitSuite({ name: `${report.provider}${backend} ${g.key}`, scenarios: g.scenarios, classPrefix: report.provider, timestamp: report.startedAt, properties: { ...common, ...g.profile } }),
   );
   if (report.labError) {
     suites.push(

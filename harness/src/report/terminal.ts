@@ -171,6 +171,7 @@ function footer(report: RunReport, c: Colors, width: number): string[] {
   const totals = truncate(`${totalsText(t)} in ${formatMs(report.durationMs)}`, width);
   lines.push(bad ? c.red(c.bold(totals)) : c.green(c.bold(totals)));
   if (report.labError) lines.push(c.red(truncate(`lab error: ${oneLine(report.labError)}`, width)));
+  if (report.opaBackend) lines.push(truncate(`backend: OPA (ImagePolicyWebhook → ${report.opaBackend.url}, the shipped Rego)`, width));
   const wall = report.labStartMs > 0 ? `${formatMs(report.labStartMs + report.durationMs)} (lab start ${formatMs(report.labStartMs)} + scenarios ${formatMs(report.durationMs)})` : `${formatMs(report.durationMs)} (lab already running)`;
   lines.push(truncate(`wall time ${wall}`, width));
   const sw = report.profileSwitches;

@@ -105,7 +105,7 @@ export function forExternalBackend(doc: ScenarioDoc, o: { trust: string[]; mecha
 }
 
 /** Why the scenario's journal checks are its subject (counts or timing of calls), or undefined when they are incidental. */
-function journalSubject(doc: ScenarioDoc): string | undefined {
+export function journalSubject(doc: ScenarioDoc): string | undefined {
   const seen = new Map<string, number>();
   for (const [i, st] of doc.steps.entries()) {
     const e = st.expect;

@@ -83,6 +83,8 @@ export interface RunReport {
   labError?: string;
   /** Set when the scenarios ran against the user's backend: where it was and the declared trust list the expectations follow. */
   externalBackend?: { url: string; trust: string[] };
+  /** Set when ImagePolicyWebhook's backend was the lab's OPA with the shipped Rego (`run --backend opa`): its ImageReview decision URL. */
+  opaBackend?: { url: string };
 }
 
 export function totals(scenarios: ScenarioResult[]): Record<Verdict, number> {

@@ -16,6 +16,8 @@ import type { BackendDoc, ScenarioDoc, StepDoc } from "./schema.ts";
 import { DEFAULT_POLICY, policyFromDoc } from "./backend-state.ts";
 import { BACKEND_EXPECTATIONS, forMechanism, scenarioMechanisms } from "./for-mechanism.ts";
 import { forExternalBackend } from "./external-backend.ts";
+import { forOpaBackend, NOT_APPLICABLE_WITH_OPA } from "./opa-backend-view.ts";
+import { OPA_IMAGEREVIEW_PATH } from "../opa/opa-policy.ts";
 
 export type RunEvent =
   | { type: "profile"; profile: AdmissionProfile; elapsedMs: number }
@@ -92,7 +94,13 @@ export function planScenario(s: LoadedScenario, lab: StartedLab, external?: Exte
     return "notApplicable" in played ? { skip: `${NOT_APPLICABLE}: ${played.notApplicable}` } : played;
   }
   const skip = skipReason(view, where);
-  return skip ? { skip } : { doc: view };
+  if (skip) return { skip };
+  if (lab.mechanism.backend === "opa") {
+    // The stub runs but nothing asks it: scenarios are played as opa-backend-view.ts describes.
+    const played = forOpaBackend(view, lab.mechanism.name);
+    return "notApplicable" in played ? { skip: `${NOT_APPLICABLE_WITH_OPA}: ${played.notApplicable}` } : played;
+  }
+  return { doc: view };
 }
 
 function skippedResult(s: LoadedScenario, reason: string): ScenarioResult {
@@ -212,6 +220,7 @@ export async function runScenarios(o: RunOptions): Promise<RunReport> {
     totals: totals(ordered),
     unavoidableWaitMs: runUnavoidableWaitMs(player.profileSwitches, ordered),
     ...(o.externalBackend ? { externalBackend: { url: o.externalBackend.url, trust: [...o.externalBackend.trust] } } : {}),
+    ...(lab.mechanism.backend === "opa" && lab.opa ? { opaBackend: { url: `${lab.opa.url}${OPA_IMAGEREVIEW_PATH}` } } : {}),
   };
 }
 

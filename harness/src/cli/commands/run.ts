@@ -15,7 +15,8 @@ import { exitCodeFor, totals, type RunReport } from "../../scenario/result.ts";
 import { NOT_APPLICABLE, planByProfile, runScenarios } from "../../scenario/runner.ts";
 import { CATALOG_TRUSTED_REGISTRY, forExternalBackend } from "../../scenario/external-backend.ts";
 import { ConfigError } from "../../util/errors.ts";
-import { readBackendCa, runBackendFlagIssues } from "../backend-flags.ts";
+import { backendChoiceIssues, readBackendCa, runBackendFlagIssues, type BackendName } from "../backend-flags.ts";
+import { NOT_APPLICABLE_WITH_OPA } from "../../scenario/opa-backend-view.ts";
 import { EXIT } from "../exit-codes.ts";
 import { warnAboutOrphans } from "../../lab/orphans.ts";
 import type { CliIO } from "../io.ts";
@@ -33,6 +34,8 @@ export interface RunFlags {
   stateDir?: string;
   tag?: string[];
   skipSlow?: boolean;
+  /** ImagePolicyWebhook's backend: the stub (default) or the lab's OPA with the shipped Rego. */
+  backend?: BackendName;
   /** The user's backend instead of the stub (with --backend-ca and --trust). */
   backendUrl?: string;
   backendCa?: string;
@@ -48,7 +51,8 @@ interface Globals {
 }
 
 export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g: Globals): Promise<number> {
-  if (flags.mechanism === "opa" && flags.provider === "kind") throw new ConfigError([{ file: "command line", path: "--mechanism", message: opaUnsupportedMessage("kind") }], "invalid flags for the mechanism");
+  const choiceIssues = backendChoiceIssues(flags);
+  if (choiceIssues.length) throw new ConfigError(choiceIssues, "invalid backend flags");
   if (flags.policy !== undefined && (flags.mechanism !== "opa" || !flags.policy.endsWith(".rego"))) {
     throw new ConfigError([{ file: "command line", path: "--policy", message: "a Rego policy (.rego) for --mechanism opa: the catalog then shows what it really does (other mechanisms take their trust lists from the scenarios)" }], "invalid flags for the mechanism");
   }
@@ -90,10 +94,12 @@ export async function runCommand(names: string[], flags: RunFlags, io: CliIO, g:
     const mechanism = mechanisms[0]!;
     const selected = applicable(mechanism);
     logger.info(`provider: ${provider.name} (${why}); mechanism: ${mechanism}; ${describeSelection(selected.length, scenarios.length, mechanism)}`);
+    if (flags.backend === "opa") logger.info("backend: the lab's OPA with the shipped Rego (policies/opa) answers ImagePolicyWebhook's reviews; scenarios that need the stub are not applicable");
     if (external) logger.info(`backend: yours, ${external.url}; expected to trust ${external.trust.join(", ")} (${external.trust[0]} stands for the catalog's ${CATALOG_TRUSTED_REGISTRY})`);
     const report = await playMechanism(mechanism, selected, { provider, flags, io, g, logger, color, reportDir: flags.reportDir, external });
     io.stdout.write(`\n${renderSummaryTable(report, { color, width: io.stdout.columns ?? 120 })}\n`);
     if (external) io.stdout.write(`${externalBackendSummary(report)}\n`);
+    if (report.opaBackend) io.stdout.write(`${opaBackendSummary(report)}\n`);
     if (flags.reportDir) {
       const { files: written } = await writeReports(resolve(io.cwd, flags.reportDir), report);
       io.stdout.write(`reports: ${written.join(", ")}\n`);
@@ -175,6 +181,16 @@ function externalBackendSummary(report: RunReport): string {
   );
 }
 
+/** After the table: what a run with OPA as the backend played, and what it could not. */
+function opaBackendSummary(report: RunReport): string {
+  const na = report.scenarios.filter((s) => s.verdict === "skipped" && s.reason?.startsWith(NOT_APPLICABLE_WITH_OPA)).length;
+  const played = report.scenarios.filter((s) => s.verdict !== "skipped").length;
+  return (
+    `backend OPA: ${played} scenarios played, ${na} not applicable ` +
+    "(they need the stub's faults, policies or journal; each says why). OPA's reviews are not observed: only the apiserver's answers are checked."
+  );
+}
+
 /** A report that says only why the lab could not run: CI still gets one errored "lab setup" case. */
 function labFailedReport(provider: ClusterProvider, mechanism: MechanismName, flags: RunFlags, labError: string, t0: number): RunReport {
   const now = new Date().toISOString();
@@ -215,6 +231,7 @@ async function playMechanism(mechanism: MechanismName, scenarios: LoadedScenario
       k8sVersion: flags.k8sVersion,
       profile: first,
       opaPolicyFile: flags.policy ? resolve(io.cwd, flags.policy) : undefined,
+      opaBackend: flags.backend === "opa",
       externalBackend: c.external ? { url: c.external.url, caPem: c.external.caPem } : undefined,
       logger,
       progress: terminalProgress(io, c.g.quiet),

@@ -11,6 +11,7 @@ import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import type { StubPolicy } from "../../../../webhook-stub/src/types.ts";
 import { setVapTrust, vapTrust, waitForTrust } from "../../mechanism/mechanism.ts";
 import { OPA_GLOBAL_TRUST_DATA, opaTrust } from "../../mechanism/opa-mechanism.ts";
+import { waitForOpaBackendTrust } from "../../mechanism/opa-backend.ts";
 import { OpaDataClient } from "../../opa/opa-server.ts";
 import { TRUST_PARAM_NAME } from "../../mechanism/vap-objects.ts";
 import type { CliIO } from "../io.ts";
@@ -48,7 +49,7 @@ export async function set(flags: { stateDir: string; policy?: string; trust?: st
   const stateDir = resolve(io.cwd, flags.stateDir);
   const labState = await readLabState(stateDir);
   if (labState?.mechanism === "vap") return setVapLabTrust(flags, labState, policy, io);
-  if (labState?.mechanism === "opa") return setOpaLabTrust(flags, labState, policy, io);
+  if (labState?.mechanism === "opa" || labState?.imagePolicyBackend === "opa") return setOpaLabTrust(flags, labState, policy, io);
   const { client, state } = await clientFor(stateDir);
   if (policy) await client.setPolicy(policy);
   if (flags.trust?.length) await client.setPolicy(labTrustPolicy(state.provider, flags.trust));
@@ -60,6 +61,11 @@ export async function set(flags: { stateDir: string; policy?: string; trust?: st
 }
 
 export async function journal(flags: { stateDir: string; json?: boolean; reset?: boolean; since?: number }, io: CliIO): Promise<number> {
+  // The stub runs in an OPA-backed lab (OPA serves with its certificate), but nothing asks it: an empty journal would mislead.
+  const labState = await readLabState(resolve(io.cwd, flags.stateDir));
+  if (labState?.imagePolicyBackend === "opa") {
+    throw new ConfigError([{ file: "command line", path: "stub journal", message: "this lab's ImagePolicyWebhook backend is OPA (up --backend opa), which keeps no journal the lab reads; the stub is not asked" }], "no journal");
+  }
   const { client } = await clientFor(resolve(io.cwd, flags.stateDir));
   const snap = await client.journal({ since: flags.since });
   if (flags.json) io.stdout.write(`${JSON.stringify(snap, null, 2)}\n`);
@@ -104,9 +110,11 @@ async function setVapLabTrust(flags: { policy?: string; trust?: string[]; fault?
  * `default`. Faults are OPA's own (stopped, an undefined decision) and played by scenarios.
  */
 async function setOpaLabTrust(flags: { policy?: string; trust?: string[]; fault?: string; healthy?: boolean }, state: LabState, filePolicy: StubPolicy | undefined, io: CliIO): Promise<number> {
+  const asBackend = state.mechanism !== "opa";
   if (flags.fault !== undefined || flags.healthy) {
+    const who = asBackend ? "this lab's ImagePolicyWebhook backend is OPA (up --backend opa): `stub set` changes OPA's trust list; OPA down (fault refuse) is played by scenarios (setBackend)" : "this lab's mechanism is opa: `stub set` changes OPA's trust list; OPA's faults (refuse, status:404) are played by scenarios (setBackend)";
     throw new ConfigError(
-      [{ file: "command line", path: flags.fault !== undefined ? "--fault" : "--healthy", message: "this lab's mechanism is opa: `stub set` changes OPA's trust list; OPA's faults (refuse, status:404) are played by scenarios (setBackend)" }],
+      [{ file: "command line", path: flags.fault !== undefined ? "--fault" : "--healthy", message: who }],
       "invalid stub set flags",
     );
   }
@@ -135,7 +143,15 @@ async function setOpaLabTrust(flags: { policy?: string; trust?: string[]; fault?
   }
   const kc = new KubeConfig();
   kc.loadFromFile(state.kubeconfig);
-  const ms = await waitForTrust(kc.makeApiClient(CoreV1Api), "default", policy, before, { what: "OPA" });
+  const core = kc.makeApiClient(CoreV1Api);
+  // Through the plugin, probes carry a fresh forwarded annotation so no cached verdict answers them.
+  const ms = asBackend ? await waitForOpaBackendTrust(core, "default", policy, before) : await waitForTrust(core, "default", policy, before, { what: "OPA" });
   io.stdout.write(`${shown}${ms ? ` (enforced after ${ms.toFixed(0)} ms)` : ""}\n`);
+  // The plugin's verdict cache is the apiserver's: a pod spec it already judged keeps its verdict for allowTTL/denyTTL.
+  if (asBackend) {
+    // 0 means the plugin's defaults (300 s allow, 30 s deny); -1 turns the cache off.
+    const ttl = (v: number, dflt: number) => (v === -1 ? "off" : `${v === 0 ? dflt : v}s`);
+    io.stdout.write(`  pod specs ImagePolicyWebhook already judged keep their cached verdict (allow ${ttl(state.profile.allowTTL, 300)}, deny ${ttl(state.profile.denyTTL, 30)})\n`);
+  }
   return 0;
 }

@@ -47,4 +47,15 @@ describe("upSummary", () => {
     expect(text).not.toContain("--fault");
     expect(text).not.toContain("stub journal");
   });
+
+  it("--backend opa: the plugin's profile, OPA's ImageReview URL, and the live trust command instead of the stub's faults and journal", () => {
+    const text = upSummary({ ...base, opaBackend: true, opaUrl: "https://127.0.0.1:3", stub: { reviewUrl: "https://127.0.0.1:1/review", controlUrl: "https://127.0.0.1:2" }, trust: ["trusted.example"] });
+    expect(text).toContain("(local, Kubernetes 1.36.1, ImagePolicyWebhook)");
+    expect(text).toContain("profile:    defaultAllow=false allowTTL=50");
+    expect(text).toContain("backend:    OPA v1.22.3 https://127.0.0.1:3/v0/data/lab/imagereview/review (policies/opa; trust list in data.lab.trust; the stub is not asked)");
+    expect(text).toContain("refused by OPA's policy");
+    expect(text).toContain("imagepolicy-lab stub set --state-dir .lab --trust trusted.example");
+    expect(text).not.toContain("--fault");
+    expect(text).not.toContain("stub journal");
+  });
 });

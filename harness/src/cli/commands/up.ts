@@ -4,17 +4,17 @@ import { loadPolicyFile, trustPolicy } from "../../../../webhook-stub/src/policy
 import { versionInfo } from "../../binaries/versions.ts";
 import { ensureWritableDir } from "../../util/dirs.ts";
 import { labTrustPolicy } from "../../lab/lab-trust.ts";
-import { opaUnsupportedMessage, startLab } from "../../lab/lab.ts";
+import { startLab } from "../../lab/lab.ts";
 import type { AdmissionProfile } from "../../profile/profile.ts";
 import { selectProvider } from "../../providers/select.ts";
 import { ConfigError } from "../../util/errors.ts";
 import { warnAboutOrphans } from "../../lab/orphans.ts";
 import type { CliIO } from "../io.ts";
-import { checkBackendUrl, readBackendCa } from "../backend-flags.ts";
+import { backendChoiceIssues, checkBackendUrl, readBackendCa, type BackendName } from "../backend-flags.ts";
 import { lintProfileFlags, profileFromFlags, type ProfileFlags } from "../options.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
 import { DEFAULT_MECHANISM, MECHANISM_TITLES, mechanismUsesStub, type MechanismName } from "../../mechanism/names.ts";
-import { OPA_ADMISSION_PATH, OPA_VERSION } from "../../opa/index.ts";
+import { OPA_ADMISSION_PATH, OPA_IMAGEREVIEW_PATH, OPA_VERSION } from "../../opa/index.ts";
 import { OPA_BYO_DECISION_PATH } from "../../opa/byo-policy.ts";
 import { TRUST_PARAM_NAME, VAP_POLICY_NAMES } from "../../mechanism/vap-objects.ts";
 import { admissionUrl, failurePolicyFor, OPA_WEBHOOK_NAME, WEBHOOK_CONFIG_NAME, WEBHOOK_TIMEOUT_SECONDS } from "../../mechanism/webhook-config.ts";
@@ -22,6 +22,8 @@ import { admissionUrl, failurePolicyFor, OPA_WEBHOOK_NAME, WEBHOOK_CONFIG_NAME, 
 export interface UpFlags extends ProfileFlags {
   provider: "local" | "kind" | "auto";
   mechanism?: MechanismName;
+  /** ImagePolicyWebhook's backend: the stub (default) or the lab's OPA. */
+  backend?: BackendName;
   stateDir: string;
   k8sVersion?: string;
   backendUrl?: string;
@@ -42,6 +44,8 @@ export function profileOrThrow(flags: ProfileFlags) {
 
 export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quiet?: boolean }): Promise<number> {
   const profile = flags.skipLint ? profileFromFlags(flags) : profileOrThrow(flags);
+  const backendIssues = backendChoiceIssues(flags);
+  if (backendIssues.length) throw new ConfigError(backendIssues, "invalid backend flags");
   if (flags.backendUrl && !flags.backendCa) throw new ConfigError([{ file: "command line", path: "--backend-ca", message: "--backend-url needs --backend-ca (the CA that signed the backend's certificate)" }]);
   // Flags that configure the stub mean nothing with an external backend; say so instead of ignoring them.
   const conflicts = flags.backendUrl
@@ -62,7 +66,6 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     }
   }
   // Refused before the provider is even probed; with `auto` choosing kind, startLab refuses it.
-  if (mechanism === "opa" && flags.provider === "kind") throw new ConfigError([{ file: "command line", path: "--mechanism", message: opaUnsupportedMessage("kind") }], "invalid flags for the mechanism");
   // Every flag is checked before anything starts (the stub, a provider, even a docker probe).
   if (flags.k8sVersion !== undefined) versionInfo(flags.k8sVersion);
   if (flags.backendUrl !== undefined) checkBackendUrl(flags.backendUrl);
@@ -87,6 +90,7 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
     policy,
     mtls: flags.mtls,
     opaPolicyFile: regoPolicy,
+    opaBackend: flags.backend === "opa",
     externalBackend: flags.backendUrl ? { url: flags.backendUrl, caPem: backendCaPem! } : undefined,
     detached: true,
     retain: flags.retain,
@@ -106,6 +110,7 @@ export async function up(flags: UpFlags, io: CliIO, g: { verbose?: boolean; quie
       stub: lab.backend ? { reviewUrl: lab.backend.endpoint.url, controlUrl: lab.backend.controlUrl } : undefined,
       opaUrl: lab.opa?.url,
       opaPolicy: lab.opa?.userPolicy?.summary,
+      opaBackend: lab.mechanism.backend === "opa",
       backendUrl: flags.backendUrl,
       kubeconfigPath: lab.kubeconfigPath,
       stateDirArg: flags.stateDir,
@@ -129,6 +134,8 @@ export function upSummary(u: {
   opaUrl?: string;
   /** The user's own Rego policy OPA runs, in one line (byo-policy.ts summary). */
   opaPolicy?: string;
+  /** ImagePolicyWebhook's backend is the lab's OPA (`--backend opa`), at opaUrl. */
+  opaBackend?: boolean;
   kubeconfigPath: string;
   /** --state-dir as the user typed it, for commands they can paste. */
   stateDirArg: string;
@@ -146,7 +153,9 @@ export function upSummary(u: {
   return [
     `Lab ready in ${u.seconds.toFixed(1)}s (${u.provider}, Kubernetes ${u.k8sVersion}, ${MECHANISM_TITLES[mechanism]}).`,
     `  ${mechanism === "imagepolicywebhook" ? "profile:   " : "admission: "} ${how[mechanism]}`,
-    mechanism === "vap"
+    u.opaBackend
+      ? `  backend:    OPA ${OPA_VERSION} ${u.opaUrl ?? ""}${OPA_IMAGEREVIEW_PATH} (policies/opa; trust list in data.lab.trust; the stub is not asked)`
+      : mechanism === "vap"
       ? "  backend:    none (the apiserver decides alone)"
       : mechanism === "opa"
         ? u.opaPolicy
@@ -161,11 +170,11 @@ export function upSummary(u: {
     `  export KUBECONFIG=${u.kubeconfigPath}`,
     // The stub's policy decides these two; an external backend's answers are its own.
     ...(u.stub
-      ? [`  kubectl run trusted --image=${trusted} --dry-run=server`, `  kubectl run untrusted --image=nginx --dry-run=server        # refused by ${mechanism === "opa" ? "OPA's" : "the stub's"} policy`]
+      ? [`  kubectl run trusted --image=${trusted} --dry-run=server`, `  kubectl run untrusted --image=nginx --dry-run=server        # refused by ${mechanism === "opa" || u.opaBackend ? "OPA's" : "the stub's"} policy`]
       : [`  kubectl run test --image=${trusted} --dry-run=server       # asks your backend`]),
     // `stub set` and `stub journal` need the stub; with --backend-url there is none.
-    ...(u.stub && mechanismUsesStub(mechanism) ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --fault status:500`, `  imagepolicy-lab stub journal --state-dir ${u.stateDirArg}`] : []),
-    ...(mechanism === "vap" || mechanism === "opa" ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --trust ${u.trust?.[0] ?? "registry.k8s.io"}   # the allowlist, live`] : []),
+    ...(u.stub && mechanismUsesStub(mechanism) && !u.opaBackend ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --fault status:500`, `  imagepolicy-lab stub journal --state-dir ${u.stateDirArg}`] : []),
+    ...(mechanism === "vap" || mechanism === "opa" || u.opaBackend ? [`  imagepolicy-lab stub set --state-dir ${u.stateDirArg} --trust ${u.trust?.[0] ?? "registry.k8s.io"}   # the allowlist, live`] : []),
     `  imagepolicy-lab down --state-dir ${u.stateDirArg}`,
     "",
   ].join("\n");
