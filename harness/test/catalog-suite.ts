@@ -9,6 +9,7 @@ import { scenarioLog } from "../src/report/evidence.ts";
 import { waitRatio } from "../src/report/format.ts";
 import type { MechanismName } from "../src/mechanism/names.ts";
 import { forMechanism } from "../src/scenario/for-mechanism.ts";
+import { forOpaBackend } from "../src/scenario/opa-backend-view.ts";
 import { loadScenarios, resolveScenarioArgs } from "../src/scenario/load.ts";
 import type { RunReport } from "../src/scenario/result.ts";
 import { planByProfile, runScenarios } from "../src/scenario/runner.ts";
@@ -18,6 +19,8 @@ export interface CatalogSuiteOptions {
   provider: () => ClusterProvider;
   /** The lab's admission mechanism (default ImagePolicyWebhook); only the scenarios that apply to it are tests. */
   mechanism?: MechanismName;
+  /** ImagePolicyWebhook's backend is the lab's OPA (`--backend opa`); only the scenarios it can play are tests. */
+  opaBackend?: boolean;
   /** Why the suite cannot run here (printed, and every test skipped), or undefined to run it. */
   skipReason?: () => Promise<string | undefined>;
   /** Called with the report and the lab before it stops (extra checks, timings). */
@@ -32,7 +35,9 @@ const skipSlow = process.env.IMAGEPOLICY_LAB_SKIP_SLOW === "1";
 
 export async function defineCatalogSuite(o: CatalogSuiteOptions): Promise<void> {
   const mechanism = o.mechanism ?? "imagepolicywebhook";
-  const all = (await loadScenarios(await resolveScenarioArgs([]))).filter((s) => forMechanism(s.doc, mechanism));
+  const all = (await loadScenarios(await resolveScenarioArgs([])))
+    .filter((s) => forMechanism(s.doc, mechanism))
+    .filter((s) => !o.opaBackend || !("notApplicable" in forOpaBackend(s.doc, mechanism)));
   const scenarios = all.filter((s) => !(skipSlow && s.doc.slow));
 
   describe(o.title, () => {
@@ -47,7 +52,7 @@ export async function defineCatalogSuite(o: CatalogSuiteOptions): Promise<void> 
         return;
       }
       const t0 = performance.now();
-      lab = await startLab({ provider: o.provider(), mechanism, profile: planByProfile(scenarios)[0]!.profile });
+      lab = await startLab({ provider: o.provider(), mechanism, opaBackend: o.opaBackend, profile: planByProfile(scenarios)[0]!.profile });
       const startMs = performance.now() - t0;
       report = await runScenarios({ lab, scenarios });
       console.log(

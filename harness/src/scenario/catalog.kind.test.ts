@@ -12,11 +12,18 @@ import { defineCatalogSuite } from "../../test/catalog-suite.ts";
 import { MECHANISM_NAMES, MECHANISM_TITLES } from "../mechanism/names.ts";
 import { opaForTests } from "../opa/test-support.ts";
 
-// One kind cluster per mechanism, one after the other (vitest runs a file's suites in order).
-for (const mechanism of MECHANISM_NAMES) {
+// One kind cluster per mechanism, one after the other (vitest runs a file's suites in order), and one
+// more for ImagePolicyWebhook with OPA as its backend (`--backend opa`).
+const LABS = [...MECHANISM_NAMES.map((mechanism) => ({ mechanism, opaBackend: false })), { mechanism: "imagepolicywebhook" as const, opaBackend: true }];
+for (const { mechanism, opaBackend } of LABS) {
   await defineCatalogSuite({
-    title: mechanism === "imagepolicywebhook" ? "conformance catalog on a kind cluster" : `conformance catalog on a kind cluster, ${MECHANISM_TITLES[mechanism]}`,
+    title: opaBackend
+      ? "conformance catalog on a kind cluster, ImagePolicyWebhook with OPA as its backend"
+      : mechanism === "imagepolicywebhook"
+        ? "conformance catalog on a kind cluster"
+        : `conformance catalog on a kind cluster, ${MECHANISM_TITLES[mechanism]}`,
     mechanism,
+    opaBackend,
     provider: () => new KindProvider(),
     timeoutMs: 1_500_000,
     skipReason: async () => {
@@ -24,7 +31,7 @@ for (const mechanism of MECHANISM_NAMES) {
       const pre = gate.on ? await new KindProvider().preflight() : undefined;
       const why = !gate.on ? gate.why : pre && !pre.usable ? pre.reasons.join("; ") : undefined;
       if (why && kindTestsRequired()) throw new Error(`IMAGEPOLICY_LAB_KIND_TESTS=required, but the kind catalog cannot run here: ${why}`);
-      if (why || mechanism !== "opa") return why;
+      if (why || (mechanism !== "opa" && !opaBackend)) return why;
       // OPA's container needs an opa binary (found or built from its Go module).
       const opa = await opaForTests();
       if (opa.opa === undefined && process.env.IMAGEPOLICY_LAB_OPA_TESTS?.trim() === "required") throw new Error(`IMAGEPOLICY_LAB_OPA_TESTS=required, but there is no opa: ${opa.reason}`);
