@@ -191,17 +191,26 @@ export function mapTrustedImage(image: string, target: string): string {
   return out;
 }
 
-/** The step without checks the lab cannot observe with another backend, and what was dropped. */
-function withoutUnobservable(st: StepDoc, mechanism: Exclude<MechanismName, "vap" | "opa">): { step: StepDoc; dropped: string[] } {
-  const e = st.expect;
-  if (!e) return { step: st, dropped: [] };
+/**
+ * An expectation without the checks that read the stub's journal (BACKEND_EXPECTATIONS), and one
+ * line per dropped check saying whose reviews the lab cannot see (`backend`: "your backend", "OPA").
+ */
+export function withoutJournalChecks(e: Expectation, backend: string): { kept: Record<string, unknown>; dropped: string[] } {
   const kept: Record<string, unknown> = { ...e };
   const dropped: string[] = [];
   for (const k of BACKEND_EXPECTATIONS) {
     if (kept[k] === undefined) continue;
-    dropped.push(`${k} ${JSON.stringify(kept[k])}: your backend's reviews are not visible to the lab (only the stub keeps a journal)`);
+    dropped.push(`${k} ${JSON.stringify(kept[k])}: ${backend}'s reviews are not visible to the lab (only the stub keeps a journal)`);
     delete kept[k];
   }
+  return { kept, dropped };
+}
+
+/** The step without checks the lab cannot observe with another backend, and what was dropped. */
+function withoutUnobservable(st: StepDoc, mechanism: Exclude<MechanismName, "vap" | "opa">): { step: StepDoc; dropped: string[] } {
+  const e = st.expect;
+  if (!e) return { step: st, dropped: [] };
+  const { kept, dropped } = withoutJournalChecks(e, "your backend");
   for (const k of ["message", "notMessage"] as const) {
     if (kept[k] === undefined) continue;
     dropped.push(`${k} ${JSON.stringify(kept[k])}: written against the stub's wording; your backend words its reasons its own way`);

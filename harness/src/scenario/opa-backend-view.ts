@@ -14,8 +14,7 @@
 // is a finding, not noise).
 import type { MechanismName } from "../mechanism/names.ts";
 import { opaFault } from "../mechanism/opa-faults.ts";
-import { journalSubject, JOURNAL_SUBJECT_TAGS } from "./external-backend.ts";
-import { BACKEND_EXPECTATIONS } from "./for-mechanism.ts";
+import { journalSubject, JOURNAL_SUBJECT_TAGS, withoutJournalChecks } from "./external-backend.ts";
 import type { Expectation, ScenarioDoc, StepDoc } from "./schema.ts";
 
 /** How a skipped scenario's reason starts when only the OPA backend makes it unplayable. */
@@ -52,14 +51,7 @@ export function forOpaBackend(doc: ScenarioDoc, mechanism: MechanismName): OpaBa
 }
 
 function withoutJournal(st: StepDoc): { step: StepDoc; dropped: string[] } {
-  const e = st.expect;
-  if (!e) return { step: st, dropped: [] };
-  const kept: Record<string, unknown> = { ...e };
-  const dropped: string[] = [];
-  for (const k of BACKEND_EXPECTATIONS) {
-    if (kept[k] === undefined) continue;
-    dropped.push(`${k} ${JSON.stringify(kept[k])}: OPA's reviews are not visible to the lab (only the stub keeps a journal)`);
-    delete kept[k];
-  }
+  if (!st.expect) return { step: st, dropped: [] };
+  const { kept, dropped } = withoutJournalChecks(st.expect, "OPA");
   return { step: { ...st, expect: kept as Expectation } as StepDoc, dropped };
 }

@@ -200,6 +200,29 @@ export class KindProvider implements ClusterProvider {
     return { name: n.name, created: n.created };
   }
 
+  /**
+   * The stop of a lab container (stub, OPA) that also drops its network lease, registered with the
+   * cleanup registry: idempotent, a second caller (Ctrl-C) waits for the first, and the registration
+   * stays until the end so a signal mid-stop does not exit before the removal. A detached container
+   * (`up`) is released from the registry at once: it outlives this process.
+   */
+  private ownContainer(what: string, stopContainer: () => Promise<void>, o: { logger: Logger; detached?: boolean }): () => Promise<void> {
+    const cleanup = this.options.cleanup ?? processCleanup;
+    const { stop, release } = cleanup.own(what, async () => {
+      const errors: unknown[] = [];
+      await stopContainer().catch((e) => errors.push(e));
+      await removeKindLab({ network: this.dropNetworkLease() }, { logger: o.logger }).catch((e) => errors.push(e));
+      if (errors.length) throw partsFailed(`failed to stop the ${what} cleanly`, errors);
+    });
+    if (o.detached) release();
+    return stop;
+  }
+
+  /** After a container failed to start: its network lease goes, and the network with it if it was the last. */
+  private async releaseNetworkAfterFailure(logger: Logger): Promise<void> {
+    await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => logger.warn(`removing the network after a failed start: ${(e as Error).message}`));
+  }
+
   /** The kind binary for a lab of `k8sVersion` that another process started (`down`); never builds one. */
   private async installedKind(k8sVersion: string): Promise<string> {
     const pins = kindPins(k8sVersion, { env: this.env });
@@ -266,7 +289,6 @@ export class KindProvider implements ClusterProvider {
 
   async startBackend(o: BackendStartOptions): Promise<StartedBackend> {
     const logger = o.logger ?? silentLogger;
-    const cleanup = this.options.cleanup ?? processCleanup;
     const network = await task(o.progress, "ensure docker network", async () => this.acquireNetwork());
     try {
       const { startStubContainer } = await loadStubContainer();
@@ -282,15 +304,7 @@ export class KindProvider implements ClusterProvider {
         signal: o.signal,
         env: this.env,
       });
-      // Idempotent, and a second caller (the cleanup registry on Ctrl-C) waits for the first; the
-      // registration stays until the end so a signal mid-stop does not exit before the removal.
-      const { stop, release } = cleanup.own(`stub container ${stub.containerId.slice(0, 12)}`, async () => {
-        const errors: unknown[] = [];
-        await stub.stop().catch((e) => errors.push(e));
-        await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => errors.push(e));
-        if (errors.length) throw partsFailed("failed to stop the stub backend cleanly", errors);
-      });
-      if (o.detached) release();
+      const stop = this.ownContainer(`stub container ${stub.containerId.slice(0, 12)}`, () => stub.stop(), { logger, detached: o.detached });
       return {
         endpoint: stub.endpoint,
         control: stub.control,
@@ -303,7 +317,7 @@ export class KindProvider implements ClusterProvider {
         [Symbol.asyncDispose]: stop,
       };
     } catch (err) {
-      await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => logger.warn(`removing the network after a failed start: ${(e as Error).message}`));
+      await this.releaseNetworkAfterFailure(logger);
       throw wrap("failed to start the stub backend container", err);
     }
   }
@@ -315,19 +329,12 @@ export class KindProvider implements ClusterProvider {
    */
   async startOpa(o: OpaStartOptions): Promise<StartedOpa> {
     const logger = o.logger ?? silentLogger;
-    const cleanup = this.options.cleanup ?? processCleanup;
     const opaBinary = await ensureOpa({ env: o.env ?? this.env, logger, progress: o.progress, signal: o.signal });
     const network = await this.acquireNetwork();
     try {
       const { startOpaContainer } = await loadOpaContainer();
       const opa = await startOpaContainer({ stateDir: resolve(o.stateDir), network: network.name, opaBinary, userPolicy: o.userPolicy, detached: o.detached ?? false, logger, progress: o.progress, signal: o.signal, env: this.env });
-      const { stop, release } = cleanup.own(`OPA container ${opa.containerId.slice(0, 12)}`, async () => {
-        const errors: unknown[] = [];
-        await opa.stop().catch((e) => errors.push(e));
-        await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => errors.push(e));
-        if (errors.length) throw partsFailed("failed to stop OPA cleanly", errors);
-      });
-      if (o.detached) release();
+      const stop = this.ownContainer(`OPA container ${opa.containerId.slice(0, 12)}`, () => opa.stop(), { logger, detached: o.detached });
       return {
         url: opa.url,
         caPem: opa.caPem,
@@ -342,7 +349,7 @@ export class KindProvider implements ClusterProvider {
         [Symbol.asyncDispose]: stop,
       };
     } catch (err) {
-      await removeKindLab({ network: this.dropNetworkLease() }, { logger }).catch((e) => logger.warn(`removing the network after a failed start: ${(e as Error).message}`));
+      await this.releaseNetworkAfterFailure(logger);
       throw wrap("failed to start the OPA container", err);
     }
   }
