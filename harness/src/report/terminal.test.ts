@@ -135,6 +135,22 @@ describe("liveReporter", () => {
     );
   });
 
+  it("names the other failing steps after the first one's checks", () => {
+    const r = fixtureReport();
+    const fail = r.scenarios[1]!;
+    const first = fail.steps.find((st) => st.verdict === "fail")!;
+    const again = (index: number) => ({ ...first, index, name: `step ${index + 1}` });
+    const result = { ...fail, steps: [...fail.steps, again(fail.steps.length), again(fail.steps.length + 1)] };
+    const out = sink();
+    liveReporter(out, { color: false, interactive: false })({ type: "scenario-end", result, index: 0, total: 1 });
+    expect(out.text()).toContain(`    step ${first.index + 1} ${first.name}\n`);
+    expect(out.text()).toContain(`    … 2 more failing steps: ${fail.steps.length + 1}, ${fail.steps.length + 2} (details in the report files)\n`);
+    // One failing step: nothing more to name.
+    const single = sink();
+    liveReporter(single, { color: false, interactive: false })({ type: "scenario-end", result: fail, index: 0, total: 1 });
+    expect(single.text()).not.toContain("more failing step");
+  });
+
   it("redraws one status line in place when interactive, and never wider than the terminal", () => {
     const out = sink(30);
     const on = liveReporter(out, { color: false, interactive: true });

@@ -100,6 +100,9 @@ function resultLines(s: ScenarioResult, c: Colors): string[] {
   }
   if (failed.length > 3) lines.push(c.dim(`      … ${failed.length - 3} more failing checks`));
   if (step.error) lines.push(`      ${c.dim(oneLine(step.error))}`);
+  // The first failing step is shown; the others are named, with their evidence in the report files.
+  const others = s.steps.filter((st) => st !== step && (st.verdict === "fail" || st.verdict === "error"));
+  if (others.length) lines.push(c.dim(`    … ${others.length} more failing step${others.length > 1 ? "s" : ""}: ${others.map((st) => st.index + 1).join(", ")} (details in the report files)`));
   return lines;
 }
 
