@@ -42,7 +42,7 @@ export { createPlayer, runScenarios, type RunEvent, type RunOptions, type Scenar
 export { SCENARIO_API_VERSION, type ScenarioDoc, type StepDoc } from "./scenario/schema.ts";
 export { exitCodeFor, type CheckResult, type RunReport, type ScenarioResult, type StepResult, type Verdict } from "./scenario/result.ts";
 
-// Training exercises (exercises/*.yaml) on a local lab whose apiserver runs from a static pod manifest.
+// Training exercises (exercises/*.yaml) on a local lab whose apiserver runs from a static pod manifest, or on kind (the node's real manifest).
 export { EXERCISES_DIR, findExercise, loadExerciseFile, loadExercises, type LoadedExercise } from "./exercise/load.ts";
 export { applySolution, checkExercise, nextHint, resetExercise, startExercise, type CheckOutcome, type StartExerciseOptions } from "./exercise/session.ts";
 export type { ExerciseDoc, ExerciseEdit } from "./exercise/schema.ts";

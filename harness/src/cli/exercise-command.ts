@@ -16,7 +16,7 @@ export function exerciseCommand(action: Action, io: CliIO, globals: () => { verb
     .command("start <name>")
     .description("start a lab in the exercise's starting state; prints the task and where the files are")
     .addOption(stateDir())
-    .addOption(new Option("--provider <name>", "cluster provider (exercises run on local for now)").choices(["local", "kind", "auto"]).default("local"))
+    .addOption(new Option("--provider <name>", "cluster provider: local processes, or a kind cluster whose node the trainee edits; a state dir that holds a kind exercise lab is switched in place (default: kind there, else local)").choices(["local", "kind"]))
     .action(action(async (name: string, opts) => (await handlers()).start(name, opts, io, globals())));
   cmd
     .command("check")

@@ -8,6 +8,8 @@ import type { StubControl } from "../../../webhook-stub/src/types.ts";
 import type { StartedLab } from "../lab/lab.ts";
 import type { StartedMechanism } from "../mechanism/mechanism.ts";
 import { readLabState, type LabState } from "../providers/lab-state.ts";
+import { componentLogs, controlPlaneNode } from "../providers/kind/kind-node.ts";
+import { KindProvider } from "../providers/kind/kind-provider.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
 import type { StartedCluster } from "../providers/provider.ts";
 import { ConfigError } from "../util/errors.ts";
@@ -46,20 +48,23 @@ export async function attachExerciseLab(stateDir: string): Promise<StartedLab> {
   kc.loadFromFile(state.kubeconfig);
   // The trainee's files decide the apiserver's profile; the checks never switch it.
   const noSwitch = async () => ({ elapsedMs: 0 });
+  // kind: logs (the audit log above all, for checks on audit annotations) are read in the node.
+  const node = state.provider === "kind" && state.kind?.clusterName ? controlPlaneNode(state.kind.clusterName) : undefined;
   const cluster: StartedCluster = {
-    provider: "local",
+    provider: node ? "kind" : "local",
     stateDir,
     kubeconfigPath: state.kubeconfig,
     profile: state.profile,
     applyProfile: noSwitch,
     capabilities: { auditLog: true, controllers: true },
-    logs: (component, tailLines = 200) => tailFile(component === "audit" ? join(stateDir, "logs", "audit.log") : join(stateDir, "logs", `${component}.log`), tailLines),
+    logs: (component, tailLines = 200) =>
+      node ? componentLogs(node, component, tailLines) : tailFile(component === "audit" ? join(stateDir, "logs", "audit.log") : join(stateDir, "logs", `${component}.log`), tailLines),
     stop: async () => {},
     [Symbol.asyncDispose]: async () => {},
   };
   const mechanism: StartedMechanism = { name: "imagepolicywebhook", profile: state.profile, applyProfile: noSwitch, setNamespacePolicy: async () => {} };
   return {
-    provider: new LocalProvider(),
+    provider: node ? new KindProvider() : new LocalProvider(),
     stateDir,
     kubeconfigPath: state.kubeconfig,
     cluster,

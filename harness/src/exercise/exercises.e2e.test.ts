@@ -1,6 +1,7 @@
 // Every exercise played twice on a real local control plane (issue 14, "Must show"): unsolved,
 // `exercise check` exits 1 and names what is wrong; after the reference solution, it exits 0. The
-// CLI runs in-process, as a trainee would type it; each lab is stopped before the next starts.
+// CLI runs in-process, as a trainee would type it; each lab is stopped before the next starts. The
+// same on kind: exercises.kind.test.ts.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,14 +18,6 @@ afterAll(async () => {
 });
 
 describe("training exercises on the local provider", () => {
-  it("refuses kind before anything starts, saying kind exercises are not available yet", async () => {
-    const dir = join(work, "kind");
-    const r = await runCli(["exercise", "start", "fail-closed", "--provider", "kind", "--state-dir", dir]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/kind exercises are not available yet/);
-    expect(await processesMentioning(dir)).toEqual([]);
-  });
-
   for (const e of exercises) {
     it(`${e.doc.name}: check fails unsolved, naming what is wrong, and passes after the reference solution`, async () => {
       const dir = join(work, e.doc.name);

@@ -16,17 +16,28 @@ const backend = stepSchemas.setBackend.shape.setBackend;
 export const EDITABLE_FILE = /^(manifests\/kube-apiserver\.yaml|admission\/[A-Za-z0-9._-]+)$/;
 
 /**
- * One change a human could make with an editor or `stub set`. `{{stateDir}}` in `replace` and `with`
- * stands for the lab's state directory (the files name absolute paths).
+ * Where an edit applies. The admission files are the same on every provider (one renderer), but the
+ * apiserver manifest is not: the local lab renders its own, a kind node has kubeadm's (other layout,
+ * other volume names, the audit flags). An edit without `provider` applies everywhere.
+ */
+const provider = z.enum(["local", "kind"]).optional().describe("apply only on this provider (default: every provider)");
+
+/**
+ * One change a human could make with an editor or `stub set`. In `replace` and `with`,
+ * `{{admissionDir}}` stands for the admission directory as the apiserver sees it (local: the state
+ * dir's admission/, kind: /etc/kubernetes/imagepolicy in the node) and `{{stateDir}}` for the lab's
+ * state directory (the files name absolute paths).
  */
 const fileEdit = z.strictObject({
   file: z.string().regex(EDITABLE_FILE, "an edit may change manifests/kube-apiserver.yaml or a file in admission/").describe("path relative to the state dir"),
   replace: z.string().min(1).describe("exact text that must occur once in the file"),
   with: z.string().describe("its replacement"),
+  provider,
 });
 const stubEdit = z.strictObject({ stub: backend.describe("the stub's policy or fault, as `stub set` would set it") });
 const restartEdit = z.strictObject({
-  restartApiserver: z.literal(true).describe("touch the manifest: the apiserver reads admission files only when it starts"),
+  restartApiserver: z.literal(true).describe("restart the apiserver (local: touch the manifest; kind: change it): it reads admission files only when it starts"),
+  provider,
 });
 export const editSchema = z.union([fileEdit, stubEdit, restartEdit]);
 

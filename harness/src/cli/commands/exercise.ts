@@ -1,8 +1,9 @@
-// `exercise list|start|check|hint|solution|reset`: training exercises on a running local lab (issue 14).
+// `exercise list|start|check|hint|solution|reset`: training exercises on a running lab, local or kind (issue 14).
 import { isAbsolute, relative, resolve } from "node:path";
 import pc from "picocolors";
 import { EXERCISES_DIR, findExercise, loadExercises } from "../../exercise/load.ts";
-import { applySolution, checkExercise, currentExercise, describeEdit, exerciseFiles, nextHint, resetExercise, startExercise } from "../../exercise/session.ts";
+import { applySolution, checkExercise, currentExercise, describeEdit, editsFor, exerciseNode, nextHint, resetExercise, startExercise, type ExerciseFiles } from "../../exercise/session.ts";
+import { forTrainee } from "../../exercise/trainee-words.ts";
 import { ensureWritableDir } from "../../util/dirs.ts";
 import type { CliIO } from "../io.ts";
 import { terminalLogger, terminalProgress } from "../progress.ts";
@@ -30,12 +31,11 @@ export async function list(io: CliIO): Promise<number> {
   return 0;
 }
 
-export async function start(name: string, flags: { stateDir?: string; provider?: "local" | "kind" | "auto" }, io: CliIO, g: Globals): Promise<number> {
+export async function start(name: string, flags: { stateDir?: string; provider?: "local" | "kind" }, io: CliIO, g: Globals): Promise<number> {
   const exercise = await findExercise(name);
   const stateDir = dirOf(io, flags);
-  // kind is refused before anything is created (startExercise says why).
-  if (flags.provider !== "kind") await ensureWritableDir(stateDir, "--state-dir");
-  const { files, apiserverUp } = await startExercise({
+  await ensureWritableDir(stateDir, "--state-dir");
+  const { files, apiserverUp, reused } = await startExercise({
     exercise,
     stateDir,
     provider: flags.provider,
@@ -43,24 +43,48 @@ export async function start(name: string, flags: { stateDir?: string; provider?:
     progress: terminalProgress(io, g.quiet),
   });
   const d = shown(io, stateDir);
-  const rel = (p: string) => shown(io, p);
-  io.stdout.write(`\n${pc.bold(`Exercise ${exercise.doc.name}: ${exercise.doc.title}`)}\n\n${exercise.doc.task.trim()}\n\n`);
+  io.stdout.write(`\n${pc.bold(`Exercise ${exercise.doc.name}: ${exercise.doc.title}`)}\n\n${forTrainee(exercise.doc.task.trim(), files)}\n\n`);
+  io.stdout.write([...whereFiles(io, files, d), ``].join("\n"));
+  if (reused) io.stdout.write(pc.dim(`(the kind cluster of this state dir was reused: its files and backend are back in this exercise's starting state)\n`));
   io.stdout.write(
     [
-      `Your files:`,
-      `  apiserver manifest   ${rel(files.manifest)}   (saving it restarts the apiserver; \`touch\` it after editing an admission file)`,
-      `  admission directory  ${rel(files.admissionDir)}/`,
-      `  kubeconfig           export KUBECONFIG=${files.kubeconfig}`,
-      `  apiserver log        ${rel(files.apiserverLog)}`,
-      `  restarts             ${rel(files.kubeletLog)}`,
-      `  the backend          imagepolicy-lab stub set|journal --state-dir ${d}`,
-      ``,
-      apiserverUp ? `The apiserver is running.` : pc.yellow(`The apiserver is not running (part of the exercise): read ${rel(files.apiserverLog)}.`),
+      apiserverUp ? `The apiserver is running.` : pc.yellow(`The apiserver is not running (part of the exercise): ${files.provider === "kind" ? `read its log in the node (above)` : `read ${shown(io, files.apiserverLog)}`}.`),
       `Next: imagepolicy-lab exercise check|hint|solution|reset --state-dir ${d}; when done: imagepolicy-lab down --state-dir ${d}`,
       ``,
     ].join("\n"),
   );
   return 0;
+}
+
+/** The trainee's files and logs, as they reach them on the lab's provider. */
+function whereFiles(io: CliIO, f: ExerciseFiles, d: string): string[] {
+  const rel = (p: string) => shown(io, p);
+  if (f.provider === "local") {
+    return [
+      `Your files:`,
+      `  apiserver manifest   ${rel(f.manifest)}   (saving it restarts the apiserver; \`touch\` it after editing an admission file)`,
+      `  admission directory  ${rel(f.admissionDir)}/`,
+      `  kubeconfig           export KUBECONFIG=${f.kubeconfig}`,
+      `  apiserver log        ${rel(f.apiserverLog)}`,
+      `  restarts             ${rel(f.kubeletLog)}`,
+      `  the backend          imagepolicy-lab stub set|journal --state-dir ${d}`,
+      ``,
+    ];
+  }
+  const exec = `docker exec ${f.node}`;
+  return [
+    `Your files (a kind cluster; its control-plane node is the container ${f.node}):`,
+    `  a shell on the node  docker exec -it ${f.node} bash`,
+    `  apiserver manifest   ${f.manifest}   (in the node; kubelet restarts the apiserver when its content changes: 20-60 s)`,
+    `  admission directory  ${rel(f.admissionDir)}/   (edit it here; the node sees it read-only at ${f.admissionDirInNode})`,
+    `  restart after an admission file edit: change the manifest (e.g. an annotation); \`touch\` is not a change for kubelet`,
+    `  kubeconfig           export KUBECONFIG=${f.kubeconfig}`,
+    `  apiserver log        ${exec} crictl ps -a --name kube-apiserver; ${exec} crictl logs CONTAINER`,
+    `                       (files in the node: ${f.apiserverLogDir})`,
+    `  restarts             ${exec} journalctl -u kubelet`,
+    `  the backend          imagepolicy-lab stub set|journal --state-dir ${d}`,
+    ``,
+  ];
 }
 
 export async function check(flags: { stateDir?: string }, io: CliIO): Promise<number> {
@@ -91,8 +115,10 @@ export async function solution(flags: { stateDir?: string; apply?: boolean }, io
   const stateDir = dirOf(io, flags);
   const { exercise } = await currentExercise(stateDir);
   const s = exercise.doc.solution;
-  io.stdout.write(`${s.text.trim()}\n\nThe edits (${"{{stateDir}}"} is ${exerciseFiles(stateDir).manifest.replace(/\/manifests\/.*$/, "")}):\n`);
-  for (const e of s.edits) io.stdout.write(`  - ${describeEdit(e)}\n`);
+  const node = await exerciseNode(stateDir);
+  const p = node.placeholders;
+  io.stdout.write(`${s.text.trim()}\n\nThe edits (${"{{stateDir}}"} is ${p.stateDir}, ${"{{admissionDir}}"} is ${p.admissionDir}${node.provider === "kind" ? " in the node" : ""}):\n`);
+  for (const e of editsFor(s.edits, node.provider)) io.stdout.write(`  - ${describeEdit(e, node.provider)}\n`);
   if (!flags.apply) {
     io.stdout.write(pc.dim(`(apply them with \`exercise solution --apply --state-dir ${shown(io, stateDir)}\`)\n`));
     return 0;
