@@ -94,10 +94,11 @@ export function kindExerciseNode(stateDir: string, clusterName: string, o: KindN
       await writeManifest(withRestartAnnotation(await readManifest(), new Date().toISOString()));
     },
     watchRestart: async () => {
-      // Containers are told apart by creation time (the node shares the host's clock): a pod made
-      // from an earlier manifest that kubelet is still starting is not the one this restart makes.
-      const sinceNs = BigInt(Date.now()) * 1_000_000n;
-      return () => settleKind(node, f.kubeconfig, sinceNs, o.restartTimeoutMs ?? 150_000);
+      // The new manifest makes a new pod (its UID hashes the manifest): containers are told apart by
+      // pod. A crash-looping apiserver's old pod keeps starting containers until kubelet replaces it,
+      // and one of those crashing (measured: webhook-kubeconfig-context) says nothing about the fix.
+      const oldPods = new Set((await apiserverContainers(node)).map((c) => c.podId));
+      return () => settleKind(node, f.kubeconfig, oldPods, o.restartTimeoutMs ?? 150_000);
     },
     apiserverUp: () => kubeconfigApiserverUp(f.kubeconfig),
     downEvidence: () => kindDownEvidence(node),
@@ -111,16 +112,16 @@ export function kindExerciseNode(stateDir: string, clusterName: string, o: KindN
  * instead, as the provider's profile switch does. Returns false as soon as a container of the new pod
  * has exited without the apiserver answering (a start that crashes: kubelet keeps retrying with backoff).
  */
-async function settleKind(node: string, kubeconfig: string, sinceNs: bigint, budgetMs: number): Promise<boolean> {
+async function settleKind(node: string, kubeconfig: string, oldPods: ReadonlySet<string>, budgetMs: number): Promise<boolean> {
   const deadline = performance.now() + budgetMs;
   const stopped = new Set<string>();
   while (performance.now() < deadline) {
     const cs = await apiserverContainers(node);
-    for (const c of cs.filter((x) => x.running && x.createdAt < sinceNs && !stopped.has(x.id))) {
+    for (const c of cs.filter((x) => x.running && oldPods.has(x.podId) && !stopped.has(x.id))) {
       stopped.add(c.id);
       await stopNodeContainer(node, c.id, 1);
     }
-    const fresh = cs.filter((c) => c.createdAt >= sinceNs);
+    const fresh = cs.filter((c) => !oldPods.has(c.podId));
     if (fresh.some((c) => c.running) && (await kubeconfigApiserverUp(kubeconfig))) return true;
     if (fresh.some((c) => c.exited) && !fresh.some((c) => c.running)) return kubeconfigApiserverUp(kubeconfig);
     await sleep(500);
