@@ -45,7 +45,8 @@ describe("removeKindLab", () => {
   it("deletes the cluster and the lab's files, reports what existed, and is a no-op the second time", async () => {
     const kind = await fakeKind("iplab-abc123");
     const stateDir = await labFiles();
-    const parts = { clusterName: "iplab-abc123", network: { name: "kind", created: false }, stateDir };
+    // A network nobody has (not created by this lab, no label to find): left alone without a word.
+    const parts = { clusterName: "iplab-abc123", network: { name: "iplab-teardown-test-no-such-network", created: false }, stateDir };
     expect(await removeKindLab(parts, { kind: async () => kind })).toEqual(["kind cluster iplab-abc123"]);
     expect(existsSync(join(stateDir, "admission"))).toBe(false);
     expect(existsSync(join(stateDir, "kubeconfig"))).toBe(false);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { LabError, partsFailed } from "../../util/errors.ts";
 import { silentLogger, type Logger } from "../../util/logger.ts";
 import type { LabState } from "../lab-state.ts";
-import { commandError, networkContainers, removeContainer, removeNetwork, tryRun } from "./tools.ts";
+import { commandError, networkContainers, networkCreatedByLab, removeContainer, removeNetwork, tryRun } from "./tools.ts";
 
 /** The kind provider's record in the state file (`state.kind`). */
 export interface KindLabRecord {
@@ -34,7 +34,7 @@ export interface KindLabParts {
   clusterName?: string;
   stubContainerId?: string;
   opaContainerId?: string;
-  /** Removed only when `created` (by this lab) and no container is attached any more. */
+  /** Removed when no container is attached any more and it is ours: `created` by this lab, or labelled as created by another. */
   network?: { name: string; created: boolean };
   /** The lab's state dir: its admission files and kubeconfig go (logs/ stays). */
   stateDir?: string;
@@ -71,7 +71,9 @@ export async function removeKindLab(parts: KindLabParts, o: { kind?: () => Promi
       .then(() => existed && removed.push(`${what} ${id.slice(0, 12)}`))
       .catch((e) => errors.push(e));
   }
-  if (parts.network?.created) {
+  // A network this lab created, or one another lab created and left while this one still used it
+  // (two labs at once: the creator stopped first and had to leave it): the last lab out removes it.
+  if (parts.network && (parts.network.created || (await networkCreatedByLab(parts.network.name)))) {
     const { name } = parts.network;
     const attached = await networkContainers(name);
     if (attached.length) logger.warn(`leaving docker network ${name}: still used by ${attached.join(", ")}`);

@@ -218,10 +218,19 @@ export function kindNetworkName(env: Env = process.env): string {
  */
 export async function ensureNetwork(name: string): Promise<{ created: boolean }> {
   if ((await tryRun("docker", ["network", "inspect", name])).ok) return { created: false };
-  const r = await tryRun("docker", ["network", "create", "-d=bridge", "-o", "com.docker.network.bridge.enable_ip_masquerade=true", "--label", "imagepolicy-lab.dev/created-by=imagepolicy-lab", name]);
+  const r = await tryRun("docker", ["network", "create", "-d=bridge", "-o", "com.docker.network.bridge.enable_ip_masquerade=true", "--label", `${NETWORK_CREATED_BY_LABEL}=imagepolicy-lab`, name]);
   if (r.ok) return { created: true };
   if (/already exists/.test(r.stderr)) return { created: false };
   throw commandError(r, `failed to create docker network ${name}`);
+}
+
+/** The label ensureNetwork puts on a network it creates. */
+export const NETWORK_CREATED_BY_LABEL = "imagepolicy-lab.dev/created-by";
+
+/** Whether a network carries the label of one the lab created (any lab, not only the caller's). */
+export async function networkCreatedByLab(name: string): Promise<boolean> {
+  const r = await tryRun("docker", ["network", "inspect", "--format", `{{index .Labels "${NETWORK_CREATED_BY_LABEL}"}}`, name]);
+  return r.ok && r.stdout.trim() === "imagepolicy-lab";
 }
 
 /** Removes a network; a missing one is fine. Fails while containers are still attached. */
