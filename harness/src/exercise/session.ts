@@ -17,6 +17,7 @@ import { readLabState } from "../providers/lab-state.ts";
 import { KindProvider } from "../providers/kind/kind-provider.ts";
 import { APISERVER_MANIFEST as NODE_MANIFEST } from "../providers/kind/kind-node.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
+import type { ClusterProvider } from "../providers/provider.ts";
 import { APISERVER_MANIFEST } from "../providers/local/static-pod.ts";
 import { forTrainee } from "./trainee-words.ts";
 import { DEFAULT_POLICY, policyFromDoc } from "../scenario/backend-state.ts";
@@ -162,20 +163,7 @@ export async function startExercise(o: StartExerciseOptions): Promise<{ files: E
   // Without --provider, a kind exercise lab already here is switched (it is what the trainee has open).
   const provider = o.provider ?? ((await readLabState(stateDir))?.provider === "kind" ? "kind" : "local");
   if (provider === "kind") return startKindExercise({ ...o, stateDir });
-  const start = o.exercise.doc.start ?? {};
-  const policy = start.backend ? await policyFromDoc(start.backend, resolve(o.exercise.file, ".."), "default") : undefined;
-  await startLab({
-    provider: new LocalProvider({ apiserverManifest: true }),
-    stateDir,
-    profile: start.profile,
-    skipLint: true,
-    policy: policy ? withSystemNamespaces(policy) : undefined,
-    fault: start.backend?.fault,
-    detached: true,
-    logger: o.logger,
-    progress: o.progress,
-    signal: o.signal,
-  });
+  await startExerciseLab(new LocalProvider({ apiserverManifest: true }), { ...o, stateDir });
   try {
     await mkdir(join(stateDir, EXERCISE_STATE_DIR), { recursive: true, mode: 0o700 });
     const up = await breakLab(stateDir, o.exercise);
@@ -191,6 +179,24 @@ export async function startExercise(o: StartExerciseOptions): Promise<{ files: E
     await downLab(stateDir).catch(() => undefined);
     throw err;
   }
+}
+
+/** A detached lab (like `up`) with the exercise's starting profile (unchecked: some exercises start from a bad one) and backend. */
+async function startExerciseLab(provider: ClusterProvider, o: StartExerciseOptions & { stateDir: string }): Promise<void> {
+  const start = o.exercise.doc.start ?? {};
+  const policy = start.backend ? await policyFromDoc(start.backend, resolve(o.exercise.file, ".."), "default") : undefined;
+  await startLab({
+    provider,
+    stateDir: o.stateDir,
+    profile: start.profile,
+    skipLint: true,
+    policy: policy ? withSystemNamespaces(policy) : undefined,
+    fault: start.backend?.fault,
+    detached: true,
+    logger: o.logger,
+    progress: o.progress,
+    signal: o.signal,
+  });
 }
 
 /** The starting edits and backend, on a local lab that is up; returns whether the apiserver is up after them. */
@@ -218,20 +224,7 @@ async function startKindExercise(o: StartExerciseOptions & { stateDir: string })
     const r = await task(o.progress, `switch the kind lab to ${o.exercise.doc.name}'s starting state`, () => prepareKindStart(stateDir, o.exercise, previous));
     return { ...r, reused: true };
   }
-  const start = o.exercise.doc.start ?? {};
-  const policy = start.backend ? await policyFromDoc(start.backend, resolve(o.exercise.file, ".."), "default") : undefined;
-  await startLab({
-    provider: new KindProvider({ logger: o.logger }),
-    stateDir,
-    profile: start.profile,
-    skipLint: true,
-    policy: policy ? withSystemNamespaces(policy) : undefined,
-    fault: start.backend?.fault,
-    detached: true,
-    logger: o.logger,
-    progress: o.progress,
-    signal: o.signal,
-  });
+  await startExerciseLab(new KindProvider({ logger: o.logger }), o);
   try {
     const node = await exerciseNode(stateDir);
     const pristine = join(stateDir, PRISTINE_DIR);
